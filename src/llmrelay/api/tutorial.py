@@ -1,0 +1,103 @@
+"""The tutorial's contract: `/chat-complete` and `/chat-stream`, GET as it had them, POST twins.
+
+`/chat-stream` runs on the stream machinery: its event ids name the generation, so a browser's
+automatic reconnect (with `Last-Event-ID`) resumes the same answer instead of asking again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from llmrelay import sse
+from llmrelay.api.common import clean_message, raise_if_failed, unless_disconnected
+from llmrelay.providers.base import ChatMessage, GenerationRequest
+from llmrelay.relay import Relay, RelayDep
+from llmrelay.streams import Generation
+
+router = APIRouter(tags=["tutorial"])
+
+
+class MessageIn(BaseModel):
+    message: str = Field(description="The prompt.", examples=["tell me a joke"])
+
+
+class CompleteOut(BaseModel):
+    data: str = Field(description="The whole answer.")
+
+
+MessageQuery = Annotated[str | None, Query(description="The prompt.", examples=["tell me a joke"])]
+LastEventId = Annotated[str | None, Header(include_in_schema=False)]
+
+STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "start, one event per delta, end."},
+    204: {"description": "Last-Event-ID names an answer this server no longer has."},
+}
+
+
+def _start(relay: Relay, message: str, grace_seconds: float) -> Generation:
+    request = GenerationRequest(messages=[ChatMessage("user", message)])
+    return relay.streams.start(relay.provider, request, grace_seconds=grace_seconds)
+
+
+async def _complete(request: Request, relay: Relay, message: str | None) -> CompleteOut | Response:
+    text = clean_message(message, relay.settings)
+    # Nobody can resume a non-streamed answer: it stops as soon as its client leaves.
+    generation = _start(relay, text, grace_seconds=0)
+    done, result = await unless_disconnected(request, generation.wait_finished())
+    if not done or result is None:
+        generation.cancel()
+        return JSONResponse({"detail": "The client went away."}, status_code=499)
+    if result.failure is not None:
+        raise HTTPException(result.failure.status, result.failure.message)
+    return CompleteOut(data=result.text)
+
+
+async def _stream(request: Request, relay: Relay, message: str | None, last_event_id: str | None) -> Response:
+    resume = sse.parse_event_id(last_event_id)
+    if resume is not None:
+        generation_id, seq = resume
+        found = relay.streams.get(generation_id)
+        if found is None:
+            # 204 tells an EventSource to stop reconnecting: that answer is gone.
+            return Response(status_code=204)
+        return sse.event_stream(sse.follow(found, seq, sse.render_tutorial))
+    text = clean_message(message, relay.settings)
+    generation = _start(relay, text, grace_seconds=relay.settings.detach_grace_seconds)
+    # Open the upstream (up to its first event) while a failure can still be a status.
+    opened, first = await unless_disconnected(request, generation.wait_first_event())
+    if not opened or first is None:
+        generation.cancel()
+        return JSONResponse({"detail": "The client went away."}, status_code=499)
+    raise_if_failed(first)
+    start = sse.tutorial_start(generation.id)
+    return sse.event_stream(sse.follow(generation, 0, sse.render_tutorial, first=start))
+
+
+@router.get("/chat-complete", response_model=CompleteOut, summary="The whole answer at once")
+async def chat_complete(request: Request, relay: RelayDep, message: MessageQuery = None) -> CompleteOut | Response:
+    return await _complete(request, relay, message)
+
+
+@router.post("/chat-complete", response_model=CompleteOut, summary="The whole answer at once (long prompts)")
+async def chat_complete_post(
+    request: Request, relay: RelayDep, body: Annotated[MessageIn, Body()]
+) -> CompleteOut | Response:
+    return await _complete(request, relay, body.message)
+
+
+@router.get("/chat-stream", summary="The answer as Server-Sent Events", responses=STREAM_RESPONSES)
+async def chat_stream(
+    request: Request, relay: RelayDep, message: MessageQuery = None, last_event_id: LastEventId = None
+) -> Response:
+    return await _stream(request, relay, message, last_event_id)
+
+
+@router.post("/chat-stream", summary="The answer as Server-Sent Events (long prompts)", responses=STREAM_RESPONSES)
+async def chat_stream_post(
+    request: Request, relay: RelayDep, body: Annotated[MessageIn, Body()], last_event_id: LastEventId = None
+) -> Response:
+    return await _stream(request, relay, body.message, last_event_id)

@@ -1,0 +1,101 @@
+"""`llmrelay serve`, `llmrelay ask`: the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from llmrelay.settings import Settings, SettingsError, env_name, load_settings
+
+app = typer.Typer(
+    name="llmrelay",
+    help="Stream a language model's answers to people and programs over Server-Sent Events.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+
+
+def settings_help() -> str:
+    lines = ["Settings (environment variables, or a .env file in the working directory):", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else "unset"
+        lines.append(f"  {env_name(name)} (default {default}): {field.description}")
+    return "\n\n".join(lines)
+
+
+app.info.epilog = settings_help()
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (LLMRELAY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (LLMRELAY_PORT).")] = None,
+) -> None:
+    """Serve the page and the API."""
+    import uvicorn
+
+    from llmrelay.app import create_app
+    from llmrelay.providers import build_provider
+
+    settings = _settings(host=host, port=port)
+    try:
+        # Load the model before binding: a bad setting is one sentence here, not a traceback.
+        provider = asyncio.run(build_provider(settings))
+    except SettingsError as exc:
+        _fail(str(exc))
+        return
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(
+            f"[bold yellow]warning:[/] serving on {settings.host}: anyone who can reach this "
+            "address can use the model."
+        )
+    uvicorn.run(
+        create_app(settings, provider=provider),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def ask(
+    message: Annotated[str, typer.Argument(help="The prompt.")],
+) -> None:
+    """Ask the configured model and stream the answer to the terminal."""
+    from llmrelay.ask import ask_model
+
+    settings = _settings()
+    if not message.strip():
+        _fail("the message must not be empty.")
+    try:
+        code = asyncio.run(ask_model(settings, message, out=sys.stdout))
+    except SettingsError as exc:
+        _fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()

