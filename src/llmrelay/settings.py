@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     scripted_delay_seconds: float = Field(
         0.0, ge=0, description="Pause between the scripted provider's deltas."
     )
+    database_url: str | None = Field(
+        None,
+        description="Where conversations are kept: unset means the SQLite file llmrelay.db in "
+        "the working directory; postgresql+asyncpg://user:pass@host/db for PostgreSQL "
+        "(postgresql:// and sqlite:// are mapped to the async drivers).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")
