@@ -1,0 +1,32 @@
+"""A real SSE client for tests: httpx + httpx-sse, the way a program would read llmrelay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import connect_sse
+
+
+@dataclass
+class Event:
+    event: str
+    data: str
+    id: str
+
+
+def read_events(url: str, *, method: str = "GET", limit: int | None = None, **kwargs: Any) -> list[Event]:
+    """All events of one stream (or the first `limit`), then the connection is closed."""
+    events: list[Event] = []
+    with httpx.Client(timeout=60) as client, connect_sse(client, method, url, **kwargs) as source:
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            events.append(Event(sse.event, sse.data, sse.id))
+            if limit is not None and len(events) >= limit:
+                break
+    return events
+
+
+def deltas(events: list[Event]) -> list[str]:
+    return [e.data for e in events if e.event == "message"]
