@@ -30,10 +30,10 @@ async def build_provider(settings: Settings) -> Provider:
         except ProviderError as exc:
             raise SettingsError(exc.message) from None
     if kind == "openai":
-        from llmrelay.providers.openai import OpenAIProvider
-
         if settings.openai_api_key is None:
             raise SettingsError("LLMRELAY_PROVIDER=openai needs OPENAI_API_KEY to be set.")
+        from llmrelay.providers.openai import OpenAIProvider
+
         return OpenAIProvider(
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=settings.openai_base_url,
@@ -43,8 +43,6 @@ async def build_provider(settings: Settings) -> Provider:
             max_tokens=settings.max_output_tokens,
         )
     if kind == "openai-compatible":
-        from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
-
         if not settings.openai_base_url:
             raise SettingsError(
                 "LLMRELAY_PROVIDER=openai-compatible needs OPENAI_BASE_URL "
@@ -52,6 +50,8 @@ async def build_provider(settings: Settings) -> Provider:
             )
         if not settings.model:
             raise SettingsError("LLMRELAY_PROVIDER=openai-compatible needs LLMRELAY_MODEL.")
+        from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
+
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
         return OpenAICompatibleProvider(
             api_key=key,
