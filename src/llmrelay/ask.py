@@ -32,7 +32,7 @@ async def ask_model(settings: Settings, message: str, *, out: TextIO) -> int:
                     out.flush()
                 elif isinstance(event, Failure):
                     out.write("\n")
-                    err.print(f"[bold red]error:[/] {event.message}")
+                    err.print(f"[bold red]error:[/] {event.message}", soft_wrap=True)
                     return 1
         out.write("\n")
         return 0

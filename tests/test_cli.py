@@ -1,0 +1,115 @@
+"""The command line as a user runs it: a real process, its output and its exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+LLMRELAY = [sys.executable, "-m", "llmrelay"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*LLMRELAY, *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_every_setting() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for name in ("LLMRELAY_PROVIDER", "LLMRELAY_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LLMRELAY_LOCAL_MODEL_PATH"):
+        assert name in result.stdout
+
+
+@pytest.mark.model
+def test_ask_streams_an_answer_from_the_embedded_model(tmp_path: Path) -> None:
+    result = run("ask", "Say hello.", env={"LLMRELAY_MAX_OUTPUT_TOKENS": "24"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_ask_with_the_scripted_provider_prints_its_reply(tmp_path: Path) -> None:
+    result = run(
+        "ask", "hi", env={"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_SCRIPTED_REPLY": "one two three"}, cwd=tmp_path
+    )
+    assert result.returncode == 0
+    assert result.stdout == "one two three\n"
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"LLMRELAY_PROVIDER": "openai"}, "OPENAI_API_KEY"),
+        ({"LLMRELAY_PROVIDER": "nonsense"}, "LLMRELAY_PROVIDER"),
+        ({"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": "/no/such/file.gguf"}, "LLMRELAY_LOCAL_MODEL_PATH"),
+        ({"LLMRELAY_PROVIDER": "openai-compatible"}, "OPENAI_BASE_URL"),
+        ({"LLMRELAY_PORT": "eighty"}, "LLMRELAY_PORT"),
+    ],
+)
+@pytest.mark.parametrize("command", [["serve"], ["ask", "hi"]])
+def test_a_bad_setting_is_one_sentence_naming_it(
+    tmp_path: Path, env: dict[str, str], needle: str, command: list[str]
+) -> None:
+    result = run(*command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_a_model_is_one_sentence(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"not a model")
+    result = run("serve", env={"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": str(bogus)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "LLMRELAY_LOCAL_MODEL_PATH" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LLMRELAY_PROVIDER=scripted\nLLMRELAY_SCRIPTED_REPLY=from dotenv\n")
+    result = run("ask", "hi", cwd=tmp_path)
+    assert result.stdout == "from dotenv\n"
+
+
+def test_serve_answers_on_the_given_port_and_stops_on_sigint(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
+    env["LLMRELAY_PROVIDER"] = "scripted"
+    process = subprocess.Popen(
+        [*LLMRELAY, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer in 30 s"
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                time.sleep(0.1)
+        assert response.json()["provider"] == "scripted"
+        answer = httpx.get(f"http://127.0.0.1:{port}/chat-complete", params={"message": "hi"})
+        assert answer.json()["data"] == "Hello from the scripted provider."
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert "Traceback" not in output
+    # Each log line carries a request id (or "-" outside a request).
+    generation_lines = [line for line in output.splitlines() if "generation gen_" in line]
+    assert generation_lines and all("[-]" not in line for line in generation_lines)
