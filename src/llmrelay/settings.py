@@ -95,6 +95,17 @@ class Settings(BaseSettings):
         "the working directory; postgresql+asyncpg://user:pass@host/db for PostgreSQL "
         "(postgresql:// and sqlite:// are mapped to the async drivers).",
     )
+    models_file: Path | None = Field(
+        None,
+        description="A TOML file listing the models clients may ask for ([[models]] tables: "
+        "name, provider, model, base_url, api_key_env, path…; see the README). Unset: the one "
+        "model these settings describe.",
+    )
+    api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated keys; when set (or keys were made with `llmrelay keys "
+        "create`), every /v1 and /api request needs `Authorization: Bearer <key>`.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")
@@ -106,6 +117,12 @@ class Settings(BaseSettings):
         if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise ValueError("must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
         return level
+
+    def env_api_keys(self) -> list[str]:
+        """The keys of LLMRELAY_API_KEYS, without blanks (a trailing comma is no key)."""
+        if self.api_keys is None:
+            return []
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
 
     def resolved_provider(self) -> str:
         """The backend to build: `auto` picks openai when a key is set, else local."""
