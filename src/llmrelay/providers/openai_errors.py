@@ -1,0 +1,100 @@
+"""What the OpenAI SDK raises, turned into the `ProviderError`s llmrelay's routes understand.
+
+Shared by the `openai` (Responses API) and `openai-compatible` (Chat Completions) backends:
+both talk through `AsyncOpenAI`, so they fail the same ways.
+
+Every message here is shown to users (an HTTP `detail`, or an SSE `error` event) and logged,
+so none may carry the API key. Upstream messages are passed on where they help (a 400 says
+which parameter was wrong), but never for 401/403: OpenAI echoes (part of) the key there.
+"""
+
+from __future__ import annotations
+
+import re
+
+import openai
+
+from llmrelay.providers.base import (
+    BadGenerationRequest,
+    ProviderError,
+    UpstreamAuthError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+CLOSED_EARLY = "The upstream closed the stream before it finished."
+
+# Anything shaped like an OpenAI key (sk-…, sk-proj-…), in case an upstream echoes one.
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{4,}")
+_MAX_UPSTREAM_MESSAGE = 300
+
+
+def scrub(text: str, api_key: str) -> str:
+    """`text` without the key (or anything key-shaped), and not overly long."""
+    if api_key and len(api_key) >= 4:
+        text = text.replace(api_key, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text).strip()
+    if len(text) > _MAX_UPSTREAM_MESSAGE:
+        text = text[: _MAX_UPSTREAM_MESSAGE - 1] + "…"
+    return text
+
+
+def upstream_message(exc: openai.APIError) -> str:
+    """The upstream's own words: `error.message` of its JSON, else its body, else the SDK's."""
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str) and message.strip():
+            return message
+    if isinstance(body, str) and body.strip():
+        return body
+    return exc.message
+
+
+def translate(exc: openai.OpenAIError, *, api_key: str, streaming: bool) -> ProviderError:
+    """The `ProviderError` for an SDK exception.
+
+    `streaming` is True once the upstream answered 200 and events were being read: a broken
+    connection then means the stream was cut short, not that the upstream is unreachable.
+    """
+    # APITimeoutError is an APIConnectionError: check it first.
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamTimeout("The upstream API did not answer in time (LLMRELAY_UPSTREAM_TIMEOUT_SECONDS).")
+    if isinstance(exc, openai.APIConnectionError):
+        if streaming:
+            return ProviderError(CLOSED_EARLY)
+        return UpstreamUnavailable(f"Could not connect to the upstream API at {_where(exc)}.")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return UpstreamAuthError(
+            f"The upstream API rejected llmrelay's key (HTTP {exc.status_code}); check OPENAI_API_KEY."
+        )
+    if isinstance(exc, openai.APIStatusError):
+        said = scrub(upstream_message(exc), api_key)
+        status = exc.status_code
+        if isinstance(exc, openai.RateLimitError):
+            return UpstreamRateLimited(f"The upstream API is rate limiting llmrelay (HTTP 429): {said}")
+        if 400 <= status < 500:
+            return BadGenerationRequest(f"The upstream API refused the request (HTTP {status}): {said}")
+        return ProviderError(f"The upstream API failed (HTTP {status}): {said}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ProviderError("The upstream API answered with data llmrelay could not read.")
+    if isinstance(exc, openai.APIError):
+        # An error the upstream reported inside a 200 stream (`data: {"error": …}`).
+        return ProviderError(f"The upstream failed while answering: {scrub(upstream_message(exc), api_key)}")
+    return ProviderError(f"The upstream API call failed: {scrub(str(exc), api_key)}")
+
+
+def reported_failure(message: str | None, code: str | None, *, api_key: str) -> ProviderError:
+    """A failure the upstream reported as an event of its stream (`response.failed`, `error`)."""
+    said = scrub(message or "no reason given", api_key)
+    if code == "rate_limit_exceeded":
+        return UpstreamRateLimited(f"The upstream API is rate limiting llmrelay: {said}")
+    return ProviderError(f"The upstream failed while answering: {said}")
+
+
+def _where(exc: openai.APIError) -> str:
+    # scheme://host:port only: a URL's user-info or query could hold a secret.
+    url = exc.request.url
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}"
