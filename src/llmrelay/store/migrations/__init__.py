@@ -1,0 +1,1 @@
+"""Alembic migrations of the store; `Store.upgrade` runs them (env.py, versions/)."""
