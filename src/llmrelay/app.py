@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from llmrelay import __version__
+from llmrelay import __version__, metrics
 from llmrelay.api import errors, ops, tutorial, web
 from llmrelay.logs import RequestIdMiddleware, configure_logging
 from llmrelay.providers import build_provider
@@ -25,11 +25,14 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
     so a bad setting is one sentence, not a traceback; tests pass a scripted one)."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    app_metrics = metrics.Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend = provider or await build_provider(settings)
-        streams = StreamRegistry(retention_seconds=settings.stream_retention_seconds)
+        streams = StreamRegistry(
+            retention_seconds=settings.stream_retention_seconds, observers=[app_metrics.observe_generation]
+        )
         app.state.relay = Relay(settings=settings, provider=backend, streams=streams)
         log.info("llmrelay %s ready: provider=%s model=%s", __version__, backend.info.name, backend.info.model)
         try:
@@ -49,5 +52,6 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
     web.mount_static(app)
     app.include_router(tutorial.router)
     app.include_router(ops.router)
+    metrics.install(app, app_metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

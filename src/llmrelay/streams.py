@@ -22,7 +22,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -125,6 +125,8 @@ class GenerationResult:
 
 
 OnEnd = Callable[["Generation", GenerationResult], Awaitable[None]]
+# Told of every generation's end, synchronously and once (metrics hang here).
+Observer = Callable[["Generation", GenerationResult], None]
 
 
 @dataclass(eq=False)
@@ -287,8 +289,9 @@ def new_id(prefix: str) -> str:
 class StreamRegistry:
     """Running and recently finished generations of this process, by id."""
 
-    def __init__(self, *, retention_seconds: float) -> None:
+    def __init__(self, *, retention_seconds: float, observers: Sequence[Observer] = ()) -> None:
         self.retention_seconds = retention_seconds
+        self.observers = list(observers)
         self._generations: dict[str, Generation] = {}
 
     def start(
@@ -321,6 +324,11 @@ class StreamRegistry:
 
     def _forget_later(self, on_end: OnEnd | None) -> OnEnd:
         async def ended(generation: Generation, result: GenerationResult) -> None:
+            for observe in self.observers:
+                try:
+                    observe(generation, result)
+                except Exception:
+                    log.exception("generation %s: an observer failed", generation.id)
             if on_end is not None:
                 await on_end(generation, result)
             loop = asyncio.get_running_loop()
