@@ -1,0 +1,147 @@
+"""Helpers for the real-browser tests: launching Debian's chromium, waiting, and a proxy that
+cuts event streams (to see the page resume a dropped answer, or give up on it)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium, never a downloaded one; and nothing in the background that talks to the
+# internet (the machines that run these tests have none).
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class StreamCutter:
+    """A TCP proxy in front of a server. It cuts the first event stream that passes through it
+    after `cut_after` events (a connection dropped mid-answer), and with `refuse_after_cut` it
+    closes every connection made after that (the server looks unreachable)."""
+
+    def __init__(self, target_port: int, *, cut_after: int = 3, refuse_after_cut: bool = False) -> None:
+        self.target_port = target_port
+        self.cut_after = cut_after
+        self.refuse_after_cut = refuse_after_cut
+        self.cut = threading.Event()
+        self.refused = 0
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen()
+        self._listener.settimeout(0.1)
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def __enter__(self) -> StreamCutter:
+        self._acceptor.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closing.set()
+        self._acceptor.join(timeout=5)
+        self._listener.close()
+        with self._lock:
+            live = list(self._sockets)
+        for sock in live:
+            _shutdown(sock)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            if self.refuse_after_cut and self.cut.is_set():
+                self.refused += 1
+                _shutdown(client)
+                client.close()
+                continue
+            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _relay(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        with self._lock:
+            self._sockets.update((client, upstream))
+        forward = threading.Thread(target=_pump, args=(client, upstream), daemon=True)
+        forward.start()
+        try:
+            self._pump_back(upstream, client)
+        finally:
+            _shutdown(client)
+            _shutdown(upstream)
+            forward.join(timeout=5)
+            with self._lock:
+                self._sockets.difference_update((client, upstream))
+            client.close()
+            upstream.close()
+
+    def _pump_back(self, upstream: socket.socket, client: socket.socket) -> None:
+        """Server to browser; counts the events of an event stream and cuts the first one."""
+        events = -1  # not an event stream (yet)
+        while True:
+            try:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    return
+                client.sendall(chunk)
+            except OSError:
+                return
+            if events < 0 and b"\r\ncontent-type: text/event-stream" in chunk.lower():
+                events = 0
+            if events >= 0:
+                # An event ends with a blank line; chunked framing adds only CRLFs, never "\n\n".
+                events += chunk.count(b"\n\n")
+                if events >= self.cut_after and not self.cut.is_set():
+                    self.cut.set()
+                    return
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    while True:
+        try:
+            chunk = source.recv(65536)
+            if not chunk:
+                break
+            target.sendall(chunk)
+        except OSError:
+            break
+    _shutdown(target)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
