@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmrelay.cli_store import db_app, keys_app
 from llmrelay.settings import Settings, SettingsError, env_name, load_settings
 
 app = typer.Typer(
@@ -18,6 +19,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 err = Console(stderr=True, highlight=False)
 
 
