@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +23,12 @@ def skip_or_fail(reason: str) -> None:
 
 def make_settings(**values: object) -> Settings:
     """Settings for a test: nothing read from the developer's .env or environment."""
-    base: dict[str, object] = {"provider": "scripted", "detach_grace_seconds": 0}
+    base: dict[str, object] = {
+        "provider": "scripted",
+        "detach_grace_seconds": 0,
+        # A fresh SQLite file per app, never ./llmrelay.db of whoever runs the tests.
+        "database_url": f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='llmrelay-test-')}/llmrelay.db",
+    }
     base.update(values)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 

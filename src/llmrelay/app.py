@@ -9,37 +9,53 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from llmrelay import __version__, metrics
-from llmrelay.api import errors, ops, tutorial, web
+from llmrelay.api import chat, conversations, errors, ops, tutorial, web
 from llmrelay.logs import RequestIdMiddleware, configure_logging
-from llmrelay.providers import build_provider
+from llmrelay.models import ModelRegistry, build_registry
 from llmrelay.providers.base import Provider
 from llmrelay.relay import Relay
 from llmrelay.settings import Settings, load_settings
+from llmrelay.store import Store
 from llmrelay.streams import StreamRegistry
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, provider: Provider | None = None) -> FastAPI:
-    """Build the app. `provider` may be given ready-made (the CLI loads it before serving,
-    so a bad setting is one sentence, not a traceback; tests pass a scripted one)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    provider: Provider | None = None,
+    models: ModelRegistry | None = None,
+) -> FastAPI:
+    """Build the app. `models` (or one `provider`) may be given ready-made (the CLI loads them
+    before serving, so a bad setting is one sentence, not a traceback; tests pass scripted ones)."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app_metrics = metrics.Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = provider or await build_provider(settings)
+        registry = models or (ModelRegistry.single(provider) if provider else await build_registry(settings))
+        backend = registry.default
         streams = StreamRegistry(
             retention_seconds=settings.stream_retention_seconds, observers=[app_metrics.observe_generation]
         )
-        app.state.relay = Relay(settings=settings, provider=backend, streams=streams)
-        log.info("llmrelay %s ready: provider=%s model=%s", __version__, backend.info.name, backend.info.model)
+        store = await Store.open(settings.database_url)
+        app.state.relay = Relay(settings=settings, provider=backend, streams=streams, models=registry, store=store)
+        log.info(
+            "llmrelay %s ready: provider=%s model=%s models=%s",
+            __version__,
+            backend.info.name,
+            backend.info.model,
+            ",".join(registry.names()),
+        )
         try:
             yield
         finally:
+            # Running answers are cancelled and recorded before the store closes.
             await streams.aclose()
-            await backend.aclose()
+            await store.close()
+            await registry.aclose()
 
     app = FastAPI(
         title="llmrelay",
@@ -51,6 +67,8 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
     app.include_router(web.router)
     web.mount_static(app)
     app.include_router(tutorial.router)
+    app.include_router(chat.router)
+    app.include_router(conversations.router)
     app.include_router(ops.router)
     metrics.install(app, app_metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -1,0 +1,128 @@
+"""Conversations: list, read (with messages), rename, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel, Field, field_validator
+
+from llmrelay.conversations import store_of
+from llmrelay.markdown import render_markdown
+from llmrelay.relay import RelayDep
+from llmrelay.store.records import TITLE_MAX_CHARS, ConversationRecord, MessageRecord
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+class MessageOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    status: str = Field(description="complete, streaming, cancelled, error or interrupted.")
+    finish_reason: str | None
+    provider: str | None
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    ttft_ms: float | None
+    duration_ms: float | None
+    error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    html: str | None = Field(None, description="An answer's content as sanitised HTML (markdown rendered).")
+
+    @classmethod
+    def of(cls, record: MessageRecord) -> MessageOut:
+        out = cls.model_validate(record, from_attributes=True)
+        if record.role == "assistant" and record.content:
+            out.html = render_markdown(record.content)
+        return out
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: ConversationRecord) -> ConversationOut:
+        return cls.model_validate(record, from_attributes=True)
+
+
+class ConversationWithMessages(ConversationOut):
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, record: ConversationRecord) -> ConversationWithMessages:
+        return cls(
+            id=record.id,
+            title=record.title,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            messages=[MessageOut.of(m) for m in record.messages],
+        )
+
+
+class ConversationPatch(BaseModel):
+    title: str = Field(description="The new title.", max_length=TITLE_MAX_CHARS)
+
+    @field_validator("title")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+def _not_found(conversation_id: str) -> HTTPException:
+    return HTTPException(404, f"No conversation with id {conversation_id!r}.")
+
+
+@router.get("", response_model=list[ConversationOut], summary="Conversations, most recent first")
+async def list_conversations(
+    relay: RelayDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ConversationOut]:
+    records = await store_of(relay).list_conversations(limit=limit, offset=offset)
+    return [ConversationOut.of(r) for r in records]
+
+
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationWithMessages,
+    summary="One conversation with its messages",
+)
+async def get_conversation(relay: RelayDep, conversation_id: str) -> ConversationWithMessages:
+    record = await store_of(relay).get_conversation(conversation_id)
+    if record is None:
+        raise _not_found(conversation_id)
+    return ConversationWithMessages.of(record)
+
+
+@router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation")
+async def rename_conversation(
+    relay: RelayDep, conversation_id: str, body: ConversationPatch
+) -> ConversationOut:
+    record = await store_of(relay).rename_conversation(conversation_id, body.title)
+    if record is None:
+        raise _not_found(conversation_id)
+    return ConversationOut.of(record)
+
+
+@router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")
+async def delete_conversation(relay: RelayDep, conversation_id: str) -> Response:
+    store = store_of(relay)
+    record = await store.get_conversation(conversation_id)
+    if record is None:
+        raise _not_found(conversation_id)
+    # Stop its running answers first, so nothing writes into a deleted conversation.
+    for message in record.messages:
+        generation = relay.streams.get(message.id)
+        if generation is not None and generation.cancel():
+            await generation.wait_finished()
+    await store.delete_conversation(conversation_id)
+    return Response(status_code=204)

@@ -1,0 +1,118 @@
+"""A chat turn: the user's message stored, the history fitted, the answer generated and stored.
+
+Writes happen twice per turn, never per token: the user's message (and an empty `streaming`
+answer) before generation starts, and the answer once when the generation ends — complete,
+or whatever there was of it with why it stopped (cancelled, error). A server killed in
+between leaves a `streaming` row, which the store marks `interrupted` when it opens next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmrelay.history import fit_history, prompt_budget
+from llmrelay.providers.base import ChatMessage, GenerationRequest, ProviderError, Role
+from llmrelay.relay import Relay
+from llmrelay.store import Store
+from llmrelay.store.records import HISTORY_STATUSES
+from llmrelay.streams import Generation, GenerationResult
+
+TITLE_CHARS = 60
+
+
+class ConversationNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Turn:
+    conversation_id: str
+    user_message_id: str
+    message_id: str  # the answer's id; also its generation's id
+    model: str
+    generation: Generation
+
+
+def title_from(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def store_of(relay: Relay) -> Store:
+    if relay.store is None:
+        raise RuntimeError("this llmrelay runs without a store")
+    return relay.store
+
+
+async def start_turn(
+    relay: Relay, message: str, conversation_id: str | None, *, grace_seconds: float
+) -> Turn:
+    """Store the question, start the answer; raises ConversationNotFound or ProviderError."""
+    store = store_of(relay)
+    provider = relay.provider
+    if conversation_id is None:
+        conversation_id = (await store.create_conversation(title_from(message))).id
+    elif await store.get_conversation(conversation_id) is None:
+        raise ConversationNotFound(conversation_id)
+    user = await store.add_message(conversation_id, "user", message)
+    earlier = await store.history(conversation_id)
+    history = [
+        ChatMessage(_role(m.role), m.content)
+        for m in earlier
+        if m.status in HISTORY_STATUSES and (m.content or m.role != "assistant")
+    ]
+    budget = prompt_budget(provider.info.context_tokens, relay.settings.max_output_tokens)
+    model = provider.info.model
+    answer = await store.add_message(
+        conversation_id, "assistant", "", status="streaming", provider=provider.info.name, model=model
+    )
+    try:
+        fitted = fit_history(history, provider.count_tokens, budget)
+    except ProviderError as exc:
+        await store.finish_message(
+            answer.id,
+            content="",
+            status="error",
+            finish_reason="error",
+            input_tokens=None,
+            output_tokens=None,
+            ttft_ms=None,
+            duration_ms=None,
+            error=exc.message,
+        )
+        raise
+
+    async def record(generation: Generation, result: GenerationResult) -> None:
+        await store.finish_message(
+            answer.id,
+            content=result.text,
+            status=_status(result),
+            finish_reason=result.finish_reason,
+            input_tokens=result.usage.input_tokens if result.usage else None,
+            output_tokens=result.usage.output_tokens if result.usage else None,
+            ttft_ms=None if result.ttft_seconds is None else result.ttft_seconds * 1000,
+            duration_ms=result.duration_seconds * 1000,
+            error=result.failure.message if result.failure else None,
+        )
+
+    generation = relay.streams.start(
+        provider,
+        GenerationRequest(messages=fitted),
+        grace_seconds=grace_seconds,
+        on_end=record,
+        generation_id=answer.id,
+        meta={"conversation_id": conversation_id, "user_message_id": user.id, "model": model},
+    )
+    return Turn(conversation_id, user.id, answer.id, model, generation)
+
+
+def _role(role: str) -> Role:
+    return "assistant" if role == "assistant" else "system" if role == "system" else "user"
+
+
+def _status(result: GenerationResult) -> str:
+    if result.failure is not None:
+        return "error"
+    if result.finish_reason == "cancelled":
+        return "cancelled"
+    return "complete"
