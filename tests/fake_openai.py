@@ -59,6 +59,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    client_port: int | None = None  # the same port twice: the client reused its connection
 
 
 @dataclass
@@ -112,10 +113,12 @@ class FakeOpenAI:
 
     async def _receive(self, request: Request) -> dict[str, Any]:
         body = await request.json()
-        self.requests.append(Received(request.url.path, dict(request.headers), body))
+        port = request.client.port if request.client else None
+        self.requests.append(Received(request.url.path, dict(request.headers), body, port))
         return body  # type: ignore[no-any-return]
 
     def _error(self, status: int, request: Request) -> JSONResponse:
+        code: str | None
         if status == 401:
             # The real API echoes a masked key; echo it whole to prove llmrelay never forwards it.
             key = request.headers.get("authorization", "").removeprefix("Bearer ")

@@ -1,0 +1,276 @@
+"""The `openai-compatible` backend (Chat Completions) against a wire-level stand-in.
+
+Two levels, as for the `openai` backend: the provider alone, and a real llmrelay server with
+`provider=openai-compatible` pointing at the stand-in, read by a real SSE client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import openai
+import pytest
+
+from llmrelay.providers.base import (
+    BadGenerationRequest,
+    ChatMessage,
+    Finished,
+    GenerationRequest,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    UpstreamAuthError,
+    UpstreamRateLimited,
+    Usage,
+)
+from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
+from llmrelay.providers.openai_errors import CLOSED_EARLY
+from tests.fake_openai import FakeOpenAI, Script
+from tests.test_provider_openai import (
+    KEY,
+    TRICKY,
+    as_received,
+    assert_upstream_closes_when_client_leaves,
+    collect,
+    read_stream,
+    reset,
+    serve_fake,
+    serve_relay,
+    texts,
+)
+
+MODEL = "qwen2.5-0.5b-instruct"
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[tuple[FakeOpenAI, str]]:
+    with serve_fake() as served:
+        yield served
+
+
+@pytest.fixture
+def fake(fake_server: tuple[FakeOpenAI, str]) -> FakeOpenAI:
+    return reset(fake_server[0])
+
+
+@pytest.fixture
+async def provider(fake_server: tuple[FakeOpenAI, str]) -> AsyncIterator[OpenAICompatibleProvider]:
+    backend = OpenAICompatibleProvider(
+        api_key=KEY, base_url=f"{fake_server[1]}/v1", model=MODEL, timeout=10, max_retries=0, max_tokens=64
+    )
+    yield backend
+    await backend.aclose()
+
+
+@pytest.fixture(scope="module")
+def relay(fake_server: tuple[FakeOpenAI, str]) -> Iterator[str]:
+    with serve_relay("openai-compatible", fake_server[1], model=MODEL) as url:
+        yield url
+
+
+def ask(text: str = "hi", **options: object) -> GenerationRequest:
+    return GenerationRequest(messages=[ChatMessage("user", text)], **options)  # type: ignore[arg-type]
+
+
+# -- the provider ------------------------------------------------------------------------------
+
+
+async def test_streams_the_deltas_then_usage_then_stop(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+) -> None:
+    fake.script = Script(deltas=TRICKY, input_tokens=21, output_tokens=9)
+    events = await collect(provider.stream(ask()))
+    # The role-only first chunk (content "") carries no text and is not passed on.
+    assert events == [*(TextDelta(d) for d in TRICKY), Usage(21, 9), Finished("stop")]
+
+
+async def test_sends_history_options_and_asks_for_usage(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+) -> None:
+    history = [
+        ChatMessage("system", "Be brief."),
+        ChatMessage("user", "Name a colour."),
+        ChatMessage("assistant", "Blue."),
+        ChatMessage("user", "Another?"),
+    ]
+    request = GenerationRequest(messages=history, temperature=0.3, top_p=0.8, stop=["\n\n"], max_tokens=7)
+    await collect(provider.stream(request))
+    await collect(provider.stream(ask()))
+    first, second = fake.requests
+    assert first.path == "/v1/chat/completions"
+    assert first.headers["authorization"] == f"Bearer {KEY}"
+    assert first.body["messages"] == [{"role": m.role, "content": m.content} for m in history]
+    assert first.body["model"] == MODEL
+    assert first.body["stream"] is True
+    assert first.body["stream_options"] == {"include_usage": True}
+    assert (first.body["max_tokens"], first.body["temperature"], first.body["top_p"]) == (7, 0.3, 0.8)
+    assert first.body["stop"] == ["\n\n"]
+    assert second.body["max_tokens"] == 64
+    assert not {"temperature", "top_p", "stop"} & second.body.keys()
+
+
+@pytest.mark.parametrize(
+    ("reason", "finish"), [("max_output_tokens", "length"), ("content_filter", "content_filter")]
+)
+async def test_the_finish_reason_is_passed_on(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider, reason: str, finish: str
+) -> None:
+    fake.script = Script(deltas=["cut"], incomplete_reason=reason, input_tokens=3, output_tokens=1)
+    events = await collect(provider.stream(ask()))
+    assert events == [TextDelta("cut"), Usage(3, 1), Finished(finish)]  # type: ignore[arg-type]
+
+
+async def test_an_error_chunk_mid_stream_raises_a_readable_error(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+) -> None:
+    fake.script = Script(deltas=["a", "b", "c"], fail_after=2, error_message="out of KV cache")
+    got: list[ProviderEvent] = []
+    with pytest.raises(ProviderError) as caught:
+        async for item in provider.stream(ask()):
+            got.append(item)
+    assert got == [TextDelta("a"), TextDelta("b")]
+    assert caught.value.message == "The upstream failed while answering: out of KV cache"
+
+
+@pytest.mark.parametrize(
+    "script", [Script(deltas=["a", "b"], drop_after=1), Script(deltas=["a", "b"], end_after=1)]
+)
+async def test_a_stream_cut_short_raises_instead_of_hanging(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider, script: Script
+) -> None:
+    fake.script = script
+    got: list[ProviderEvent] = []
+    with pytest.raises(ProviderError) as caught:
+        async with asyncio.timeout(5):
+            async for item in provider.stream(ask()):
+                got.append(item)
+    assert got == [TextDelta("a")]
+    assert caught.value.message == CLOSED_EARLY
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "http"),
+    [
+        (401, UpstreamAuthError, 502),
+        (429, UpstreamRateLimited, 429),
+        (500, ProviderError, 502),
+        (400, BadGenerationRequest, 400),
+    ],
+)
+async def test_http_errors_become_provider_errors(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider, status: int, error: type[ProviderError], http: int
+) -> None:
+    fake.script = Script(status=status)
+    with pytest.raises(error) as caught:
+        await collect(provider.stream(ask()))
+    assert type(caught.value) is error
+    assert caught.value.status == http
+    assert KEY not in caught.value.message and "sk-" not in caught.value.message
+
+
+async def test_closing_the_stream_closes_the_upstream_connection(
+    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+) -> None:
+    fake.script = Script(deltas=["x"] * 100, delay_seconds=0.1)
+    events = provider.stream(ask())
+    assert await anext(events) == TextDelta("x")
+    closed_at = time.monotonic()
+    await events.aclose()  # type: ignore[attr-defined]
+    gone = await fake.streams[-1].wait_disconnected(within=5)
+    assert gone - closed_at < 1.0
+
+
+async def test_the_fake_answers_non_streamed_requests_too(
+    fake: FakeOpenAI, fake_server: tuple[FakeOpenAI, str]
+) -> None:
+    fake.script = Script(deltas=["Whole", " answer"])
+    async with openai.AsyncOpenAI(api_key=KEY, base_url=f"{fake_server[1]}/v1", max_retries=0) as client:
+        completion = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert completion.choices[0].message.content == "Whole answer"
+    assert completion.usage is not None and completion.usage.completion_tokens == 2
+
+
+# -- end to end: llmrelay with provider=openai-compatible --------------------------------------
+
+
+async def test_chat_stream_reproduces_the_upstream_deltas_exactly(fake: FakeOpenAI, relay: str) -> None:
+    fake.script = Script(deltas=TRICKY)
+    response, events = await read_stream(relay, "tell me something tricky")
+    assert response.status_code == 200
+    assert [e.event for e in events[:1] + events[-1:]] == ["start", "end"]
+    assert texts(events) == [as_received(d) for d in TRICKY]
+    assert all(e.id for e in events)
+    assert fake.requests[-1].body["messages"] == [{"role": "user", "content": "tell me something tricky"}]
+
+
+async def test_chat_complete_returns_the_joined_text(fake: FakeOpenAI, relay: str) -> None:
+    fake.script = Script(deltas=["The", " whole", " 🎉 answer\n"])
+    async with httpx.AsyncClient(base_url=relay, timeout=10) as client:
+        response = await client.get("/chat-complete", params={"message": "hi"})
+    assert response.status_code == 200
+    assert response.json() == {"data": "The whole 🎉 answer\n"}
+
+
+@pytest.mark.parametrize(("upstream", "ours"), [(401, 502), (429, 429), (500, 502)])
+async def test_upstream_http_errors_become_statuses(
+    fake: FakeOpenAI, relay: str, upstream: int, ours: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.script = Script(status=upstream)
+    response, events = await read_stream(relay, "hi")
+    assert (response.status_code, events) == (ours, [])
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail
+    assert KEY not in detail and "sk-" not in detail
+    assert KEY not in caplog.text
+
+
+async def test_a_failure_mid_stream_is_an_error_event_then_end(fake: FakeOpenAI, relay: str) -> None:
+    fake.script = Script(deltas=["one", " two", " three"], fail_after=2, error_message="the model crashed")
+    response, events = await read_stream(relay, "hi")
+    assert response.status_code == 200
+    assert [(e.event, e.data) for e in events[1:]] == [
+        ("message", "one"),
+        ("message", " two"),
+        ("error", "The upstream failed while answering: the model crashed"),
+        ("end", "[END]"),
+    ]
+
+
+async def test_a_dropped_upstream_connection_is_an_error_event_then_end(fake: FakeOpenAI, relay: str) -> None:
+    fake.script = Script(deltas=["one", " two", " three"], drop_after=2)
+    response, events = await read_stream(relay, "hi")
+    assert response.status_code == 200
+    assert [(e.event, e.data) for e in events[1:]] == [
+        ("message", "one"),
+        ("message", " two"),
+        ("error", CLOSED_EARLY),
+        ("end", "[END]"),
+    ]
+
+
+async def test_a_client_that_leaves_closes_the_upstream_within_a_second(fake: FakeOpenAI, relay: str) -> None:
+    await assert_upstream_closes_when_client_leaves(fake, relay, "/v1/chat/completions")
+
+
+async def test_the_key_never_reaches_the_logs(
+    fake: FakeOpenAI, relay: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for script in (
+        Script(),
+        Script(status=401),
+        Script(deltas=["a", "b"], fail_after=1),
+        Script(drop_after=1),
+    ):
+        fake.script = script
+        await read_stream(relay, "hi")
+    assert len(fake.requests) == 4
+    assert "finished: reason=" in caplog.text  # the generations were logged, and captured
+    assert KEY not in caplog.text
