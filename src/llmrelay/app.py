@@ -6,10 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from llmrelay import __version__, metrics
-from llmrelay.api import chat, conversations, errors, ops, tutorial, web
+from llmrelay import __version__, auth, metrics
+from llmrelay.api import chat, conversations, errors, openai_v1, ops, tutorial, web
 from llmrelay.logs import RequestIdMiddleware, configure_logging
 from llmrelay.models import ModelRegistry, build_registry
 from llmrelay.providers.base import Provider
@@ -62,6 +62,8 @@ def create_app(
         version=__version__,
         summary="Stream a language model's answers over Server-Sent Events.",
         lifespan=lifespan,
+        # Keys for /v1 and /api (auth.guard looks at the path), for every router, present and future.
+        dependencies=[Depends(auth.guard)],
     )
     errors.install(app)
     app.include_router(web.router)
@@ -69,6 +71,7 @@ def create_app(
     app.include_router(tutorial.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)
+    app.include_router(openai_v1.router)
     app.include_router(ops.router)
     metrics.install(app, app_metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -1,4 +1,8 @@
-"""Every error a client sees is JSON with a readable `detail`: never a stack trace or a secret."""
+"""Every error a client sees is JSON with a readable `detail`: never a stack trace or a secret.
+
+Under /v1 the same errors take OpenAI's shape instead (`api/openai_errors.py`), so OpenAI's
+SDKs raise their matching exceptions.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from llmrelay.api import openai_errors
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +34,27 @@ def describe_validation(exc: RequestValidationError) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if openai_errors.is_v1_path(request.url.path):
+        return _openai(openai_errors.from_validation(exc))
     return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if openai_errors.is_v1_path(request.url.path):
+        return _openai(openai_errors.from_http(exc))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if openai_errors.is_v1_path(request.url.path):
+        return _openai(openai_errors.OpenAIError(500, "llmrelay hit an internal error; it is logged."))
     return JSONResponse({"detail": "llmrelay hit an internal error; it is logged."}, status_code=500)
+
+
+def _openai(exc: openai_errors.OpenAIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
 def install(app: FastAPI) -> None:
