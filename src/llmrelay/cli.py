@@ -57,27 +57,51 @@ def serve(
     import uvicorn
 
     from llmrelay.app import create_app
-    from llmrelay.providers import build_provider
+    from llmrelay.models import build_registry
+    from llmrelay.store import StoreError
 
     settings = _settings(host=host, port=port)
     try:
-        # Load the model before binding: a bad setting is one sentence here, not a traceback.
-        provider = asyncio.run(build_provider(settings))
+        # Load every model before binding: a bad setting or models file is one sentence here,
+        # not a traceback from inside the server.
+        models = asyncio.run(build_registry(settings))
     except SettingsError as exc:
         _fail(str(exc))
         return
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(
-            f"[bold yellow]warning:[/] serving on {settings.host}: anyone who can reach this "
-            "address can use the model."
-        )
+    if settings.host not in LOOPBACK_HOSTS:
+        try:
+            stored = asyncio.run(_count_stored_keys(settings))
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        if not settings.env_api_keys() and not stored:
+            err.print(
+                f"[bold yellow]warning:[/] serving on {settings.host} with no API keys: anyone who "
+                "can reach this address can use the models and read the conversations. Set "
+                "LLMRELAY_API_KEYS or run `llmrelay keys create NAME`.",
+                soft_wrap=True,
+            )
     uvicorn.run(
-        create_app(settings, provider=provider),
+        create_app(settings, models=models),
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+async def _count_stored_keys(settings: Settings) -> int:
+    """Active keys in the store; opened as `llmrelay keys` opens it, beside any live server."""
+    from llmrelay.store import Store
+
+    store = await Store.open(settings.database_url, recover_interrupted=False)
+    try:
+        return sum(1 for key in await store.list_api_keys() if not key.revoked)
+    finally:
+        await store.close()
 
 
 @app.command()
