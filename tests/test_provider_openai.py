@@ -280,20 +280,23 @@ async def test_http_errors_become_provider_errors(
         assert "Invalid value for 'temperature'" in caught.value.message
 
 
-async def test_an_unreachable_upstream_is_503() -> None:
+async def test_an_unreachable_upstream_is_503_and_its_url_shows_no_credentials() -> None:
     with free_socket() as sock:  # bound, never listening: connections are refused
         port = sock.getsockname()[1]
         backend = OpenAIProvider(
             api_key=KEY,
-            base_url=f"http://127.0.0.1:{port}/v1",
+            base_url=f"http://proxyuser:hunter2@127.0.0.1:{port}/v1",
             model="m",
             timeout=5,
             max_retries=0,
             max_tokens=8,
         )
-        with pytest.raises(UpstreamUnavailable, match=f"127.0.0.1:{port}"):
+        with pytest.raises(UpstreamUnavailable) as caught:
             await collect(backend.stream(ask()))
         await backend.aclose()
+    assert caught.value.status == 503
+    assert caught.value.message == f"Could not connect to the upstream API at http://127.0.0.1:{port}."
+    assert backend.info.extra["base_url"] == f"http://127.0.0.1:{port}/v1"
 
 
 async def test_a_silent_upstream_times_out(fake: FakeOpenAI, fake_url: str) -> None:

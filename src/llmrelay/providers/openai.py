@@ -37,7 +37,7 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
-from llmrelay.providers.openai_errors import CLOSED_EARLY, reported_failure, translate
+from llmrelay.providers.openai_errors import CLOSED_EARLY, reported_failure, safe_url, translate
 
 # Text the model streams: its answer, or its refusal (which a person should see too).
 _TEXT_EVENTS = (ResponseTextDeltaEvent, ResponseRefusalDeltaEvent)
@@ -71,7 +71,9 @@ class OpenAIProvider:
         )
         self.model = model
         self.max_tokens = max_tokens
-        self.info = ProviderInfo(name="openai", model=model, extra={"base_url": str(self._client.base_url)})
+        self.info = ProviderInfo(
+            name="openai", model=model, extra={"base_url": safe_url(self._client.base_url)}
+        )
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -27,7 +27,7 @@ from llmrelay.providers.base import (
     Usage,
 )
 from llmrelay.providers.openai import estimate_tokens
-from llmrelay.providers.openai_errors import CLOSED_EARLY, translate
+from llmrelay.providers.openai_errors import CLOSED_EARLY, safe_url, translate
 
 # Chat Completions' reasons, in llmrelay's words; anything else (tool calls…) ended normally.
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -56,7 +56,7 @@ class OpenAICompatibleProvider:
         self.model = model
         self.max_tokens = max_tokens
         self.info = ProviderInfo(
-            name="openai-compatible", model=model, extra={"base_url": str(self._client.base_url)}
+            name="openai-compatible", model=model, extra={"base_url": safe_url(self._client.base_url)}
         )
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:

@@ -11,6 +11,7 @@ which parameter was wrong), but never for 401/403: OpenAI echoes (part of) the k
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import openai
 
@@ -93,8 +94,15 @@ def reported_failure(message: str | None, code: str | None, *, api_key: str) -> 
     return ProviderError(f"The upstream failed while answering: {said}")
 
 
+def safe_url(url: object) -> str:
+    """scheme://host:port/path of `url`: its user-info or query could hold a secret."""
+    parsed = urlsplit(str(url))
+    host = parsed.hostname or ""
+    if ":" in host:  # IPv6 keeps its brackets
+        host = f"[{host}]"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{host}{port}{parsed.path}".rstrip("/")
+
+
 def _where(exc: openai.APIError) -> str:
-    # scheme://host:port only: a URL's user-info or query could hold a secret.
-    url = exc.request.url
-    port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}"
+    return safe_url(exc.request.url.copy_with(path="/"))
