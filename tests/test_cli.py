@@ -54,6 +54,8 @@ def test_ask_with_the_scripted_provider_prints_its_reply(tmp_path: Path) -> None
         ({"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": "/no/such/file.gguf"}, "LLMRELAY_LOCAL_MODEL_PATH"),
         ({"LLMRELAY_PROVIDER": "openai-compatible"}, "OPENAI_BASE_URL"),
         ({"LLMRELAY_PORT": "eighty"}, "LLMRELAY_PORT"),
+        ({"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_DATABASE_URL": "mysql://u:hunter2@h/db"}, "LLMRELAY_DATABASE_URL"),
+        ({"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_DATABASE_URL": "postgresql+asyncpg://u:hunter2@127.0.0.1:1/db"}, "database"),
     ],
 )
 @pytest.mark.parametrize("command", [["serve"], ["ask", "hi"]])
@@ -64,6 +66,7 @@ def test_a_bad_setting_is_one_sentence_naming_it(
     assert result.returncode == 2
     assert needle in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -113,3 +116,37 @@ def test_serve_answers_on_the_given_port_and_stops_on_sigint(tmp_path: Path) -> 
     # Each log line carries a request id (or "-" outside a request).
     generation_lines = [line for line in output.splitlines() if "generation gen_" in line]
     assert generation_lines and all("[-]" not in line for line in generation_lines)
+
+
+def test_ask_keeps_a_conversation_that_ask_can_continue(tmp_path: Path) -> None:
+    import asyncio
+    import re
+
+    from llmrelay.store import Store
+
+    env = {"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_SCRIPTED_REPLY": "noted"}
+    first = run("ask", "My name is Ada.", env=env, cwd=tmp_path)
+    assert first.returncode == 0
+    found = re.search(r"--conversation (conv_\w+)", first.stderr)
+    assert found, first.stderr
+    conversation_id = found.group(1)
+    second = run("ask", "--conversation", conversation_id, "What is my name?", env=env, cwd=tmp_path)
+    assert second.returncode == 0 and second.stdout == "noted\n"
+
+    listed = run("conversations", env=env, cwd=tmp_path)
+    assert conversation_id in listed.stdout and "My name is Ada." in listed.stdout
+
+    async def messages() -> list[tuple[str, str]]:
+        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'llmrelay.db'}", recover_interrupted=False)
+        try:
+            record = await store.get_conversation(conversation_id)
+            assert record is not None
+            return [(m.role, m.content) for m in record.messages]
+        finally:
+            await store.close()
+
+    assert asyncio.run(messages()) == [
+        ("user", "My name is Ada."), ("assistant", "noted"), ("user", "What is my name?"), ("assistant", "noted"),
+    ]
+    missing = run("ask", "--conversation", "conv_nope", "hi", env=env, cwd=tmp_path)
+    assert missing.returncode == 2 and "conv_nope" in missing.stderr

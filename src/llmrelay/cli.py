@@ -68,12 +68,13 @@ def serve(
     except SettingsError as exc:
         _fail(str(exc))
         return
+    try:
+        # Opening the store here also makes a bad database URL one sentence, not a traceback.
+        stored = asyncio.run(_count_stored_keys(settings))
+    except (SettingsError, StoreError) as exc:
+        _fail(str(exc))
+        return
     if settings.host not in LOOPBACK_HOSTS:
-        try:
-            stored = asyncio.run(_count_stored_keys(settings))
-        except StoreError as exc:
-            _fail(str(exc))
-            return
         if not settings.env_api_keys() and not stored:
             err.print(
                 f"[bold yellow]warning:[/] serving on {settings.host} with no API keys: anyone who "
@@ -107,21 +108,47 @@ async def _count_stored_keys(settings: Settings) -> int:
 @app.command()
 def ask(
     message: Annotated[str, typer.Argument(help="The prompt.")],
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", "-c", help="Continue this conversation (its id).")
+    ] = None,
 ) -> None:
-    """Ask the configured model and stream the answer to the terminal."""
+    """Ask the configured model and stream the answer to the terminal (kept as a conversation)."""
     from llmrelay.ask import ask_model
+    from llmrelay.store import StoreError
 
     settings = _settings()
     if not message.strip():
         _fail("the message must not be empty.")
     try:
-        code = asyncio.run(ask_model(settings, message, out=sys.stdout))
-    except SettingsError as exc:
+        code = asyncio.run(ask_model(settings, message, out=sys.stdout, conversation_id=conversation))
+    except (SettingsError, StoreError) as exc:
         _fail(str(exc))
         return
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def conversations(
+    limit: Annotated[int, typer.Option(min=1, help="How many, most recent first.")] = 20,
+) -> None:
+    """List the stored conversations, most recent first."""
+    from rich.table import Table
+
+    from llmrelay.ask import list_conversations
+    from llmrelay.store import StoreError
+
+    settings = _settings()
+    try:
+        rows = asyncio.run(list_conversations(settings, limit=limit))
+    except (SettingsError, StoreError) as exc:
+        _fail(str(exc))
+        return
+    table = Table("id", "title", "updated (UTC)", box=None)
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False).print(table)
 
 
 def main() -> None:
