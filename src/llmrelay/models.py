@@ -61,6 +61,9 @@ _KEYS: dict[str, tuple[tuple[type, ...], frozenset[str]]] = {
 }
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number"}
 
+# Model names are kept with usage and responses; the store's column holds this many.
+NAME_MAX_CHARS = 200
+
 Fail = Callable[[str], SettingsError]
 
 
@@ -179,6 +182,8 @@ def _entry(path: Path, number: int, table: Any, settings: Settings) -> ModelEntr
         raise fail('name is required (what clients put in "model").')
     if name != name.strip() or any(c.isspace() for c in name):
         raise fail(f"name {name!r} must not contain spaces.")
+    if len(name) > NAME_MAX_CHARS:
+        raise fail(f"name is {len(name)} characters; at most {NAME_MAX_CHARS}.")
     kind = table.get("provider")
     if kind is None:
         raise fail(f"provider is required (one of {', '.join(PROVIDER_KINDS)}).")

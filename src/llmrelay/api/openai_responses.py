@@ -14,7 +14,6 @@ not carry over), so `previous_response_id` needs one read, however long the chai
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 from llmrelay import sse
 from llmrelay.api.openai_chat import dumps, token_counts
 from llmrelay.providers.base import ChatMessage, Finished, FinishReason, TextDelta, Usage
-from llmrelay.store import ResponseRecord
+from llmrelay.store import ResponseRecord, new_id
 from llmrelay.streams import Failure, LogEvent
 
 # Finish reason -> (status, incomplete_details.reason)
@@ -37,7 +36,8 @@ _STATUS: dict[FinishReason, tuple[str, str | None]] = {
 
 
 def new_response_id() -> str:
-    return f"resp_{secrets.token_hex(24)}"
+    # The store's ids: time-ordered, and short enough for its id columns.
+    return new_id("resp")
 
 
 def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:

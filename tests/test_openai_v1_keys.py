@@ -1,0 +1,116 @@
+"""API keys: from LLMRELAY_API_KEYS and from the store (`llmrelay keys create`), enforced on /v1 and
+/api, with usage recorded per key; a key never appears in the logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from llmrelay.app import create_app
+from llmrelay.providers.scripted import ScriptedProvider
+from llmrelay.store import Store
+from tests.conftest import make_settings
+from tests.servers import serve
+
+USER = [{"role": "user", "content": "hi"}]
+ENV_KEYS = ("sk-first-env-key-0123456789", "sk-second-env-key-9876543210")
+
+
+def sdk(url: str, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+@pytest.fixture
+def env_keyed(scripted: ScriptedProvider) -> Iterator[str]:
+    settings = make_settings(api_keys=f" {ENV_KEYS[0]} ,{ENV_KEYS[1]},")
+    with serve(create_app(settings, provider=scripted)) as url:
+        yield url
+
+
+def test_env_keys_are_required_on_v1(env_keyed: str, caplog: pytest.LogCaptureFixture) -> None:
+    with sdk(env_keyed, "sk-wrong") as client, pytest.raises(openai.AuthenticationError) as raised:
+        client.chat.completions.create(model="scripted", messages=USER)
+    assert raised.value.status_code == 401
+    assert raised.value.code == "invalid_api_key"
+    assert "sk-wrong" not in raised.value.message
+    for key in ENV_KEYS:  # either key works, spaces and a trailing comma in the setting are no key
+        with sdk(env_keyed, key) as client:
+            assert client.chat.completions.create(model="scripted", messages=USER).choices[0].message.content
+            assert client.responses.create(model="scripted", input="hi").output_text
+            assert [m.id for m in client.models.list()] == ["scripted"]
+    missing = httpx.get(f"{env_keyed}/v1/models")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json()["error"]["code"] == "invalid_api_key"
+    assert "Authorization: Bearer" in missing.json()["error"]["message"]
+    blank = httpx.get(f"{env_keyed}/v1/models", headers={"Authorization": "Bearer"})
+    assert blank.status_code == 401
+    # A prefix of a key, or the key under another scheme, is no key.
+    for header in (f"Bearer {ENV_KEYS[0][:-1]}", f"Basic {ENV_KEYS[0]}", ENV_KEYS[0]):
+        assert httpx.get(f"{env_keyed}/v1/models", headers={"Authorization": header}).status_code == 401
+    for key in (*ENV_KEYS, "sk-wrong"):
+        assert key not in caplog.text
+
+
+def test_env_keys_are_required_on_api_with_its_own_error_shape(env_keyed: str) -> None:
+    response = httpx.get(f"{env_keyed}/api/conversations")
+    assert response.status_code == 401
+    assert set(response.json()) == {"detail"}
+    allowed = httpx.get(f"{env_keyed}/api/conversations", headers={"Authorization": f"Bearer {ENV_KEYS[1]}"})
+    assert allowed.status_code == 200
+    # Health stays open for load balancers.
+    assert httpx.get(f"{env_keyed}/healthz").status_code == 200
+
+
+async def test_stored_keys_usage_and_revocation(scripted: ScriptedProvider, database_url: str) -> None:
+    store = await Store.open(database_url, recover_interrupted=False)
+    try:
+        alice, alice_key = await store.create_api_key("alice")
+        bob, bob_key = await store.create_api_key("bob")
+        settings = make_settings(database_url=database_url)
+        with serve(create_app(settings, provider=scripted)) as url:
+            async with openai.AsyncOpenAI(
+                base_url=f"{url}/v1", api_key="sk-llmrelay-nope", max_retries=0
+            ) as bad:
+                with pytest.raises(openai.AuthenticationError):
+                    await bad.models.list()
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"{url}/api/conversations")).status_code == 401
+            async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=alice_key, max_retries=0) as client:
+                completion = await client.chat.completions.create(model="scripted", messages=USER)
+                stream = await client.chat.completions.create(model="scripted", messages=USER, stream=True)
+                async for _ in stream:
+                    pass
+                response = await client.responses.create(model="scripted", input="hi")
+            async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=bob_key, max_retries=0) as other:
+                # Bob may not read or continue Alice's responses.
+                with pytest.raises(openai.NotFoundError):
+                    await other.responses.retrieve(response.id)
+                with pytest.raises(openai.BadRequestError):
+                    await other.responses.create(
+                        model="scripted", input="x", previous_response_id=response.id
+                    )
+                assert await store.revoke_api_key("bob")
+                with pytest.raises(openai.AuthenticationError):
+                    await other.models.list()
+            totals = {row["name"]: row for row in await store.usage_by_key()}
+        assert completion.usage is not None
+        assert totals["alice"]["requests"] == 3
+        assert totals["alice"]["output_tokens"] == 3 * completion.usage.completion_tokens
+        assert totals["alice"]["input_tokens"] == 3 * completion.usage.prompt_tokens
+        # Bob's refused continuation ran nothing, so nothing was recorded for him.
+        assert totals["bob"]["requests"] == 0
+        assert alice.id != bob.id
+    finally:
+        await store.close()
+
+
+async def test_no_keys_anywhere_means_open(scripted: ScriptedProvider) -> None:
+    with serve(create_app(make_settings(), provider=scripted)) as url:
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{url}/v1/models")).status_code == 200
+            anything = await http.get(f"{url}/v1/models", headers={"Authorization": "Bearer anything"})
+            assert anything.status_code == 200
