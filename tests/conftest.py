@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
@@ -41,4 +46,57 @@ def scripted() -> ScriptedProvider:
 @pytest.fixture
 def scripted_server(scripted: ScriptedProvider) -> Iterator[str]:
     with serve(create_app(make_settings(), provider=scripted)) as url:
+        yield url
+
+
+# -- Databases ------------------------------------------------------------------------------
+# `database_url`: a fresh, empty database for one test, on each backend. PostgreSQL gets a
+# database of its own (CREATE DATABASE llmrelay_test_<random> on the server, dropped after the
+# test), so tests and concurrent runs never see each other's rows or tables.
+
+POSTGRES_ADMIN_DSN = os.environ.get("LLMRELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+_postgres_unreachable: list[str] = []  # remembered, so later tests don't wait for the timeout again
+
+
+async def _postgres_admin() -> asyncpg.Connection:
+    if _postgres_unreachable:
+        skip_or_fail(_postgres_unreachable[0])
+    try:
+        return await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        _postgres_unreachable.append(f"PostgreSQL at {POSTGRES_ADMIN_DSN} is unreachable: {exc}")
+        skip_or_fail(_postgres_unreachable[0])
+        raise  # unreachable: skip_or_fail raises
+
+
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new empty PostgreSQL database; yields its postgresql+asyncpg:// URL, drops it after."""
+    name = f"llmrelay_test_{secrets.token_hex(6)}"
+    admin = await _postgres_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    admin_url = make_url(POSTGRES_ADMIN_DSN)
+    try:
+        yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        admin = await _postgres_admin()
+        try:
+            # FORCE: a test that failed may have left a connection open.
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database for this test: a SQLite file in tmp_path, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'llmrelay.db'}"
+        return
+    async with fresh_postgres_database() as url:
         yield url

@@ -27,8 +27,9 @@ db_app = typer.Typer(help="The database (LLMRELAY_DATABASE_URL).", no_args_is_he
 keys_app = typer.Typer(
     help="API keys for the gateway: only their sha256 hashes are stored.", no_args_is_help=True
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a long URL or id stays on one line, to be copied whole.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -6,6 +6,7 @@ connection it came from is gone. Times are timezone-aware UTC.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,15 @@ DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 200
 KEY_NAME_MAX_CHARS = 100
 API_KEY_PREFIX = "sk-llmrelay-"
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """`value` with what no backend can store replaced by U+FFFD: NUL (PostgreSQL text refuses
+    it) and lone surrogates (no driver can encode them; JSON's "\\ud800" decodes to one)."""
+    return _UNSTORABLE.sub("\ufffd", value)
 
 
 def utcnow() -> datetime:

@@ -34,6 +34,7 @@ from llmrelay.store.records import (
     ConversationRecord,
     MessageRecord,
     new_id,
+    storable_text,
     utcnow,
 )
 from llmrelay.store.tables import conversations, messages
@@ -106,7 +107,7 @@ class Store(GatewayStore):
     # -- conversations ---------------------------------------------------------------------
 
     async def create_conversation(self, title: str | None = None) -> ConversationRecord:
-        title = _clean_title(title) if title and title.strip() else DEFAULT_TITLE
+        title = storable_text(_clean_title(title)) if title and title.strip() else DEFAULT_TITLE
         now = utcnow()
         row: dict[str, Any] = {"id": new_id("conv"), "title": title, "created_at": now, "updated_at": now}
         async with self._write() as conn:
@@ -194,7 +195,7 @@ class Store(GatewayStore):
                 "conversation_id": conversation_id,
                 "position": 0 if last is None else last + 1,
                 "role": role,
-                "content": content,
+                "content": storable_text(content),
                 "status": status,
                 "finish_reason": None,
                 "provider": provider,

@@ -25,6 +25,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from llmrelay.store.records import storable_text
+
 # Named constraints, so a later migration can drop or alter them by name on every backend.
 metadata = MetaData(
     naming_convention={
@@ -62,14 +64,31 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class StorableText(TypeDecorator[str]):
+    """Text as any backend can store it. PostgreSQL refuses NUL characters, and no driver can
+    encode a lone surrogate (JSON's "\\ud800" decodes to one); both become U+FFFD, so an odd
+    character in a prompt or an answer cannot fail the write that keeps the whole answer."""
+
+    impl: type[String] = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else storable_text(value)
+
+
+class StorableString(StorableText):
+    impl = String
+    cache_ok = True
+
+
 ID = String(40)
-NAME = String(200)
+NAME = StorableString(200)
 
 conversations = Table(
     "conversations",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("title", NAME, nullable=False),
+    Column("title", StorableString(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False, index=True),
 )
@@ -86,7 +105,7 @@ messages = Table(
     ),
     Column("position", Integer, nullable=False),
     Column("role", String(16), nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", StorableText, nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("finish_reason", String(64)),
     Column("provider", NAME),
@@ -95,7 +114,7 @@ messages = Table(
     Column("output_tokens", Integer),
     Column("ttft_ms", Float),
     Column("duration_ms", Float),
-    Column("error", Text),
+    Column("error", StorableText),
     Column("created_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime),
     CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
@@ -113,8 +132,8 @@ responses = Table(
     # No foreign key: a response may outlive the one it continued.
     Column("previous_response_id", ID),
     Column("model", NAME, nullable=False),
-    Column("input_json", Text, nullable=False),
-    Column("output_text", Text, nullable=False),
+    Column("input_json", StorableText, nullable=False),
+    Column("output_text", StorableText, nullable=False),
     Column("status", String(32), nullable=False),
     Column("input_tokens", Integer),
     Column("output_tokens", Integer),
