@@ -36,7 +36,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
 class StreamCutter:
     """A TCP proxy in front of a server. It cuts the first event stream that passes through it
     after `cut_after` events (a connection dropped mid-answer), and with `refuse_after_cut` it
-    closes every connection made after that (the server looks unreachable)."""
+    answers no request after that: it closes the connection instead, a new one or one the
+    browser kept open (the server looks unreachable). `refused` counts those closes."""
 
     def __init__(self, target_port: int, *, cut_after: int = 3, refuse_after_cut: bool = False) -> None:
         self.target_port = target_port
@@ -81,8 +82,7 @@ class StreamCutter:
                 client, _ = self._listener.accept()
             except TimeoutError:
                 continue
-            if self.refuse_after_cut and self.cut.is_set():
-                self.refused += 1
+            if self._refusing():
                 _shutdown(client)
                 client.close()
                 continue
@@ -94,7 +94,7 @@ class StreamCutter:
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
         with self._lock:
             self._sockets.update((client, upstream))
-        forward = threading.Thread(target=_pump, args=(client, upstream), daemon=True)
+        forward = threading.Thread(target=self._pump_forth, args=(client, upstream), daemon=True)
         forward.start()
         try:
             self._pump_back(upstream, client)
@@ -106,6 +106,26 @@ class StreamCutter:
                 self._sockets.difference_update((client, upstream))
             client.close()
             upstream.close()
+
+    def _refusing(self) -> bool:
+        if self.refuse_after_cut and self.cut.is_set():
+            with self._lock:
+                self.refused += 1
+            return True
+        return False
+
+    def _pump_forth(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Browser to server; once refusing, a request closes its connection instead."""
+        while True:
+            try:
+                chunk = client.recv(65536)
+                if not chunk or self._refusing():
+                    break
+                upstream.sendall(chunk)
+            except OSError:
+                break
+        _shutdown(client)
+        _shutdown(upstream)
 
     def _pump_back(self, upstream: socket.socket, client: socket.socket) -> None:
         """Server to browser; counts the events of an event stream and cuts the first one."""
@@ -126,18 +146,6 @@ class StreamCutter:
                 if events >= self.cut_after and not self.cut.is_set():
                     self.cut.set()
                     return
-
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    while True:
-        try:
-            chunk = source.recv(65536)
-            if not chunk:
-                break
-            target.sendall(chunk)
-        except OSError:
-            break
-    _shutdown(target)
 
 
 def _shutdown(sock: socket.socket) -> None:

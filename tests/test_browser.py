@@ -124,6 +124,22 @@ def test_stop_ends_the_stream_and_the_generation(page: Page) -> None:
         expect(page.locator("#error")).to_be_hidden()
 
 
+def test_stop_before_the_first_word_cancels_the_generation(page: Page) -> None:
+    provider = ScriptedProvider(Script(["Too", " late"], delay_seconds=5))
+    with llmrelay(provider, detach_grace_seconds=0) as url:
+        page.goto(url)
+        ask(page, "Think hard first.")
+        expect(page.locator("#status")).to_have_text("Waiting for the model…")
+        wait_until(lambda: provider.active == 1, what="the generation to start")
+        page.keyboard.press("Escape")  # Esc stops, as the hint says
+
+        expect(page.locator("#status")).to_have_text("Stopped.")
+        expect_form_enabled(page)
+        wait_until(lambda: provider.cancelled == 1, what="the server to cancel the generation")
+        assert output_text(page) == ""
+        expect(page.locator("#error")).to_be_hidden()
+
+
 def test_an_error_after_the_start_is_shown_and_not_retried(page: Page) -> None:
     error = ProviderError("The model provider failed halfway through.")
     provider = ScriptedProvider(Script(["Half", " an answer", " never", " seen"], 0.1, error, fail_after=2))
@@ -251,7 +267,7 @@ def test_a_connection_that_stays_down_is_given_up_on(page: Page) -> None:
             expect_form_enabled(page)
             assert output_text(page) != ""
             assert len(streams) == 1 + 3
-            assert proxy.refused == 3
+            assert proxy.refused >= 3
             assert len(provider.requests) == 1  # the retries resumed; none asked the model again
             # Nobody came back within the grace period: the server stopped generating.
             wait_until(lambda: provider.cancelled == 1, timeout=5, what="the generation to stop")

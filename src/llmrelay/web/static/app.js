@@ -84,6 +84,11 @@ function setBusy(busy) {
   output.setAttribute("aria-busy", String(busy)); // screen readers read the answer when it is whole
 }
 
+function setStatus(text) {
+  // Only real changes: a live region may announce every write, even of the same words.
+  if (statusLine.textContent !== text) statusLine.textContent = text;
+}
+
 function showError(text) {
   errorBox.textContent = text;
   errorBox.hidden = false;
@@ -94,7 +99,7 @@ function finish(run, statusText) {
   current = null;
   run.controller?.abort();
   clearTimeout(run.timer);
-  statusLine.textContent = statusText;
+  setStatus(statusText);
   setBusy(false);
   input.focus();
 }
@@ -113,10 +118,10 @@ function handleEvent(run, event) {
   if (event.id !== null) run.lastEventId = event.id;
   if (event.data === null) return;
   if (event.type === "start") {
-    statusLine.textContent = "Answering…";
+    setStatus("Answering…");
   } else if (event.type === "message") {
     run.failures = 0; // the stream moves again: a later drop gets its full set of retries
-    statusLine.textContent = "Answering…";
+    setStatus("Answering…");
     output.textContent += event.data;
   } else if (event.type === "error") {
     // The answer failed after it started: the server says why, then ends the stream.
@@ -163,12 +168,19 @@ async function connect(run, message) {
 }
 
 async function answer(message) {
-  const run = { controller: null, timer: 0, lastEventId: "", retryMs: DEFAULT_RETRY_MS, failures: 0 };
-  run.ended = run.reached = false;
+  const run = {
+    controller: null, // aborts the request in flight
+    timer: 0, // the wait before a reconnect
+    reached: false, // the server answered at least once
+    ended: false, // `end` or `error` arrived: the answer is over
+    lastEventId: "",
+    retryMs: DEFAULT_RETRY_MS,
+    failures: 0, // reconnects in a row that brought nothing
+  };
   current = run;
   errorBox.hidden = true;
   output.textContent = "";
-  statusLine.textContent = "Waiting for the model…";
+  setStatus("Waiting for the model…");
   setBusy(true);
   stopButton.focus();
 
@@ -198,7 +210,7 @@ async function answer(message) {
       return finish(run, "The answer is incomplete.");
     }
     run.failures += 1;
-    statusLine.textContent = `Connection lost; resuming (try ${run.failures} of ${MAX_RECONNECTS})…`;
+    setStatus(`Connection lost; resuming (try ${run.failures} of ${MAX_RECONNECTS})…`);
     await new Promise((resolve) => (run.timer = setTimeout(resolve, run.retryMs)));
     if (current !== run) return;
   }
