@@ -198,3 +198,20 @@ def test_unknown_route_is_json_404(scripted_server: str) -> None:
     response = httpx.get(f"{scripted_server}/nope")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}
+
+
+def test_cancel_a_stream_now_despite_the_grace_period(slow: ScriptedProvider) -> None:
+    with serve(create_app(make_settings(detach_grace_seconds=30), provider=slow)) as url:
+        with httpx.Client(timeout=30) as client, client.stream(
+            "GET", f"{url}/chat-stream", params={"message": "hi"}
+        ) as response:
+            lines = response.iter_lines()
+            generation_id = next(line for line in lines if line.startswith("id: "))[4:].rsplit(".", 1)[0]
+            cancelled = client.post(f"{url}/chat-stream/{generation_id}/cancel")
+            assert cancelled.json() == {"generation_id": generation_id, "cancelled": True}
+            rest = "\n".join(lines)
+        assert rest.rstrip().endswith("event: end\ndata: [END]")
+        assert slow.cancelled == 1
+        again = httpx.post(f"{url}/chat-stream/{generation_id}/cancel")
+        assert again.json() == {"generation_id": generation_id, "cancelled": False}
+        assert httpx.post(f"{url}/chat-stream/gen_nope/cancel").status_code == 404

@@ -29,6 +29,11 @@ class CompleteOut(BaseModel):
     data: str = Field(description="The whole answer.")
 
 
+class StreamCancelOut(BaseModel):
+    generation_id: str
+    cancelled: bool = Field(description="False when the answer had already finished.")
+
+
 MessageQuery = Annotated[str | None, Query(description="The prompt.", examples=["tell me a joke"])]
 LastEventId = Annotated[str | None, Header(include_in_schema=False)]
 
@@ -101,3 +106,21 @@ async def chat_stream_post(
     request: Request, relay: RelayDep, body: Annotated[MessageIn, Body()], last_event_id: LastEventId = None
 ) -> Response:
     return await _stream(request, relay, body.message, last_event_id)
+
+
+@router.post(
+    "/chat-stream/{generation_id}/cancel",
+    response_model=StreamCancelOut,
+    summary="Stop a streamed answer now",
+    responses={404: {"description": "No such answer is held."}},
+)
+async def chat_stream_cancel(relay: RelayDep, generation_id: str) -> StreamCancelOut:
+    """Closing the connection stops an answer only after the detach grace period (the client
+    may be reconnecting); a Stop button means now. The id is the part of an event id before
+    the last dot."""
+    generation = relay.streams.get(generation_id)
+    if generation is None:
+        raise HTTPException(404, f"No streamed answer with id {generation_id!r}.")
+    cancelled = generation.cancel()
+    await generation.wait_finished()
+    return StreamCancelOut(generation_id=generation_id, cancelled=cancelled)
