@@ -290,6 +290,15 @@ def test_bad_messages_are_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         client.responses.create(model="scripted", input="hi", tools=[{"type": "web_search"}])
     assert raised.value.param == "tools"
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.responses.create(
+            model="scripted",
+            input=[{"type": "function_call_output", "call_id": "c1", "output": "42"}],
+        )
+    assert raised.value.param == "input[0].type"
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.responses.create(model="scripted", input=[{"role": "user", "content": 7}])  # type: ignore[list-item]
+    assert raised.value.param == "input[0].content"
 
 
 def test_unknown_parameter_and_bad_json_are_400(url: str) -> None:

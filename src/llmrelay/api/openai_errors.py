@@ -122,7 +122,9 @@ def from_validation(exc: RequestValidationError) -> OpenAIError:
     errors = exc.errors()
     if not errors:
         return OpenAIError(400, "The request is invalid.")
-    first = errors[0]
+    # With a union (content: str | list of parts) pydantic reports one error per member; the
+    # one that got deepest into the value is the one that says what is wrong with it.
+    first = max(errors, key=lambda error: len(error.get("loc", ())))
     kind = first.get("type", "")
     param = param_path(first.get("loc", ()))
     if kind == "json_invalid":
