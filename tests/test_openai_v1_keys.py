@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
@@ -114,3 +121,45 @@ async def test_no_keys_anywhere_means_open(scripted: ScriptedProvider) -> None:
             assert (await http.get(f"{url}/v1/models")).status_code == 200
             anything = await http.get(f"{url}/v1/models", headers={"Authorization": "Bearer anything"})
             assert anything.status_code == 200
+
+
+def serve_beyond_loopback(tmp_path: Path, env: dict[str, str]) -> str:
+    """`llmrelay serve` on 127.0.0.2 (an address that is not "127.0.0.1" but still only this
+    machine); returns what it printed up to answering, then stops it."""
+    tmp_path.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.2", 0))
+        port = sock.getsockname()[1]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
+    full_env.update({"LLMRELAY_PROVIDER": "scripted", **env})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmrelay", "serve", "--host", "127.0.0.2", "--port", str(port)],
+        env=full_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.2:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer in 30 s"
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+    return output
+
+
+def test_serve_beyond_loopback_warns_only_without_keys(tmp_path: Path) -> None:
+    open_output = serve_beyond_loopback(tmp_path / "open", {})
+    assert "with no API keys" in open_output
+    assert "LLMRELAY_API_KEYS" in open_output
+    keyed_output = serve_beyond_loopback(tmp_path / "keyed", {"LLMRELAY_API_KEYS": ENV_KEYS[0]})
+    assert "with no API keys" not in keyed_output
+    assert ENV_KEYS[0] not in keyed_output
