@@ -233,13 +233,18 @@ def test_keys_retries_and_timeouts_reach_file_backends(
 
         fake.script = FakeScript(status=500)
         fake.requests.clear()
-        with pytest.raises(openai.InternalServerError):
+        with pytest.raises(openai.InternalServerError) as failed:
             client.chat.completions.create(model="inherits", messages=user)
+        assert failed.value.status_code == 502  # the upstream's 500 is a bad gateway here
         assert len(fake.requests) == 2  # LLMRELAY_UPSTREAM_MAX_RETRIES=1: one retry
         fake.requests.clear()
         with pytest.raises(openai.InternalServerError):
             client.chat.completions.create(model="no-retries", messages=user)
         assert len(fake.requests) == 1  # the file's max_retries = 0
+        fake.script = FakeScript(status=429)
+        with pytest.raises(openai.RateLimitError) as limited:
+            client.chat.completions.create(model="no-retries", messages=user)
+        assert limited.value.status_code == 429 and limited.value.code == "rate_limit_exceeded"
 
         fake.script = FakeScript(delay_seconds=2)
         fake.requests.clear()
