@@ -60,8 +60,8 @@ def render_json(message_id: str, seq: int, event: LogEvent) -> bytes | None:
         data = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
         return sse.encode(_json(data), event="usage", id=eid)
     if isinstance(event, Failure):
-        data = {"message": event.message, "status": event.status, "kind": event.kind}
-        return sse.encode(_json(data), event="error", id=eid)
+        failure = {"message": event.message, "status": event.status, "kind": event.kind}
+        return sse.encode(_json(failure), event="error", id=eid)
     if isinstance(event, Finished):
         return sse.encode(_json({"finish_reason": event.reason}), event="end", id=eid)
     return None
