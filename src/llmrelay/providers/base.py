@@ -8,7 +8,7 @@ stop decoding): that is how llmrelay stops paying for tokens nobody reads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -110,8 +110,8 @@ class ProviderInfo:
 class Provider(Protocol):
     info: ProviderInfo
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
-        """Generate; cancelling the iteration stops the upstream work."""
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
+        """Generate; closing the generator (or cancelling its consumer) stops the upstream work."""
         ...
 
     async def aclose(self) -> None:

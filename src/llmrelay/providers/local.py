@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,7 @@ class LocalProvider:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         return formatted.prompt, stops
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
         prompt, template_stops = self.format_prompt(list(request.messages))
         prompt_tokens = len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
         context = self.info.context_tokens or 0
@@ -147,7 +147,7 @@ class LocalProvider:
                             loop.call_soon_threadsafe(put, Finished(choice["finish_reason"]))
                         if stop_flag.is_set():
                             break
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
+            except BaseException as exc:
                 loop.call_soon_threadsafe(put, exc)
             finally:
                 loop.call_soon_threadsafe(put, _DONE)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import openai
@@ -90,7 +90,7 @@ class OpenAIProvider:
             params["top_p"] = request.top_p
         return params
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
         try:
             upstream = await self._client.responses.create(**self._params(request))
         except openai.OpenAIError as exc:

@@ -11,7 +11,7 @@ which is how these servers learn to stop generating.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import openai
@@ -77,7 +77,7 @@ class OpenAICompatibleProvider:
             params["stop"] = list(request.stop)
         return params
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
         try:
             upstream = await self._client.chat.completions.create(**self._params(request))
         except openai.OpenAIError as exc:

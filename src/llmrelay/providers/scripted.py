@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from llmrelay.providers.base import (
@@ -53,7 +53,7 @@ class ScriptedProvider:
     def replying(cls, text: str, delay_seconds: float = 0.0) -> ScriptedProvider:
         return cls(Script(split_into_deltas(text), delay_seconds=delay_seconds))
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
         self.requests.append(request)
         script = self.script
         self.active += 1
