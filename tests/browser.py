@@ -1,14 +1,26 @@
-"""Helpers for the real-browser tests: launching Debian's chromium, waiting, and a proxy that
-cuts event streams (to see the page resume a dropped answer, or give up on it)."""
+"""Helpers for the real-browser tests: launching Debian's chromium, reading the chat page as a
+person sees it, waiting, and a proxy that cuts event streams (to see the page resume a dropped
+answer, or give up on it)."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+
+from llmrelay.app import create_app
+from llmrelay.providers.scripted import ScriptedProvider
+from tests.conftest import make_settings, skip_or_fail
+from tests.servers import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, never a downloaded one; and nothing in the background that talks to the
@@ -22,6 +34,105 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+# ---- What the tests' fixtures are made of ----
+
+
+def launch_browser() -> Iterator[Browser]:
+    """Debian's chromium; missing, it skips the test (and fails it on CI)."""
+    if not CHROMIUM.exists():
+        skip_or_fail(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser: Browser) -> Iterator[Page]:
+    """A page in a context of its own: no cookies, cache or storage shared between tests."""
+    context = browser.new_context(viewport={"width": 1100, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@contextmanager
+def llmrelay(provider: ScriptedProvider, **settings: object) -> Iterator[str]:
+    """A real llmrelay answering with `provider`, on a free port, with a fresh SQLite file."""
+    with serve(create_app(make_settings(**settings), provider=provider)) as url:
+        yield url
+
+
+# ---- The chat page, as a person sees it ----
+
+
+def ask(page: Page, message: str) -> None:
+    page.fill("#input", message)
+    page.click("#submitButton")
+
+
+def answers(page: Page) -> list[str]:
+    """The text of each answer in the transcript, exactly (Playwright's text assertions would
+    normalize whitespace). A finished answer is rendered markdown: its text has no `**`."""
+    texts: list[str] = page.eval_on_selector_all(
+        "#transcript article.assistant .body", "nodes => nodes.map(n => n.textContent)"
+    )
+    return texts
+
+
+def last_answer(page: Page) -> str:
+    shown = answers(page)
+    return shown[-1] if shown else ""
+
+
+def questions(page: Page) -> list[str]:
+    texts: list[str] = page.eval_on_selector_all(
+        "#transcript article.user .body", "nodes => nodes.map(n => n.textContent)"
+    )
+    return texts
+
+
+def listed_titles(page: Page) -> list[str]:
+    return page.locator("#conversationList a").all_text_contents()
+
+
+def open_conversation_id(page: Page) -> str | None:
+    """The conversation the page's URL names (`/?c=conv_…`)."""
+    return parse_qs(urlsplit(page.url).query).get("c", [None])[0]
+
+
+def expect_form_enabled(page: Page) -> None:
+    expect(page.locator("#input")).to_be_enabled()
+    expect(page.locator("#submitButton")).to_be_enabled()
+    expect(page.locator("#stopButton")).to_be_disabled()
+
+
+def expect_form_busy(page: Page) -> None:
+    expect(page.locator("#input")).to_be_disabled()
+    expect(page.locator("#submitButton")).to_be_disabled()
+    expect(page.locator("#stopButton")).to_be_enabled()
+
+
+def requests_to(page: Page, wanted: Callable[[str, str], bool]) -> list[Request]:
+    """The requests the page makes from now on for which wanted(method, path) holds."""
+    seen: list[Request] = []
+
+    def record(request: Request) -> None:
+        if wanted(request.method, urlsplit(request.url).path):
+            seen.append(request)
+
+    page.on("request", record)
+    return seen
+
+
+def stored_conversation(base_url: str, conversation_id: str) -> dict[str, Any]:
+    """The conversation as the server keeps it (GET /api/conversations/{id})."""
+    response = httpx.get(f"{base_url}/api/conversations/{conversation_id}", timeout=10)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -1,78 +1,60 @@
-"""The chat page at `/`, driven in a real browser (Debian's chromium through Playwright).
+"""The chat page at `/`, driven in a real browser (Debian's chromium through Playwright): one
+answer at a time — streaming, Stop, errors, markup, dropped connections, the embedded model.
 
-Each test serves a real llmrelay on a free port; a ScriptedProvider sets the timing, so "while it
-streams" is a real window, and tells how often the model was asked and whether it was stopped.
+Each test serves a real llmrelay (with a fresh SQLite file) on a free port; a ScriptedProvider
+sets the timing, so "while it streams" is a real window, and tells how often the model was asked
+and whether it was stopped. Conversations (history, reloads, the list) are in test_browser_chat.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
 from llmrelay.app import create_app
 from llmrelay.providers.base import ProviderError
 from llmrelay.providers.scripted import Script, ScriptedProvider
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, StreamCutter, wait_until
-from tests.conftest import make_settings, skip_or_fail
+from tests.browser import (
+    StreamCutter,
+    answers,
+    ask,
+    expect_form_busy,
+    expect_form_enabled,
+    last_answer,
+    launch_browser,
+    llmrelay,
+    new_page,
+    open_conversation_id,
+    questions,
+    requests_to,
+    stored_conversation,
+    wait_until,
+)
+from tests.conftest import make_settings
 from tests.servers import serve
 
 pytestmark = pytest.mark.browser
 
-STORY = ["Once", " upon a time,", "\nthere was", "  a fox 🦊", " who", " liked", " streams", "."]
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        skip_or_fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launch_browser()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    yield from new_page(browser)
 
 
-@contextmanager
-def llmrelay(provider: ScriptedProvider, **settings: object) -> Iterator[str]:
-    with serve(create_app(make_settings(**settings), provider=provider)) as url:
-        yield url
+STORY = ["Once", " upon a time,", "\nthere was", "  a fox 🦊", " who", " liked", " streams", "."]
 
 
-def stream_requests(page: Page) -> list[Request]:
-    """Every request the page makes to /chat-stream, as it makes them."""
-    seen: list[Request] = []
-    page.on("request", lambda r: seen.append(r) if urlsplit(r.url).path == "/chat-stream" else None)
-    return seen
-
-
-def output_text(page: Page) -> str:
-    # textContent, exactly: Playwright's text assertions would normalize the whitespace.
-    text: str = page.eval_on_selector("#output", "el => el.textContent")
-    return text
-
-
-def ask(page: Page, prompt: str) -> None:
-    page.fill("#input", prompt)
-    page.click("#submitButton")
-
-
-def expect_form_enabled(page: Page) -> None:
-    expect(page.locator("#input")).to_be_enabled()
-    expect(page.locator("#submitButton")).to_be_enabled()
-    expect(page.locator("#stopButton")).to_be_disabled()
+def chat_posts(page: Page) -> list[Request]:
+    return requests_to(page, lambda method, path: method == "POST" and path == "/api/chat")
 
 
 def test_the_answer_grows_while_it_streams_and_the_form_waits(page: Page) -> None:
@@ -82,51 +64,70 @@ def test_the_answer_grows_while_it_streams_and_the_form_waits(page: Page) -> Non
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
         page.goto(url)
-        expect(page.get_by_label("What is your prompt?")).to_be_visible()
+        expect(page.get_by_label("Your message")).to_be_visible()
         prompt = "Tell me a story\nabout a fox 🦊"
         ask(page, prompt)
 
-        wait_until(lambda: output_text(page) != "", what="the first words")
-        partway = output_text(page)
+        wait_until(lambda: last_answer(page) != "", what="the first words")
+        partway = last_answer(page)
         assert whole.startswith(partway) and partway != whole
-        assert page.locator("#input").is_disabled()
-        assert page.locator("#submitButton").is_disabled()
-        assert page.locator("#stopButton").is_enabled()
+        expect_form_busy(page)
         expect(page.locator("#status")).to_have_text("Answering…")
+        assert questions(page) == [prompt]  # the question, exactly as typed, line break and all
+        page.screenshot(path="/tmp/chat.png")  # to look at the layout mid-answer; not an assertion
 
-        wait_until(lambda: output_text(page) == whole, what="the whole answer")
-        expect(page.locator("#status")).to_have_text("Done.")
+        expect(page.locator("#status")).to_have_text("Done.", timeout=15_000)
         expect_form_enabled(page)
         expect(page.locator("#error")).to_be_hidden()
+        expect(page.locator("#input")).to_have_value("")
+        # Once whole, the answer is the stored one, rendered: the same words.
+        assert last_answer(page).strip() == whole
+        conversation_id = open_conversation_id(page)
+        assert conversation_id is not None
+        stored = stored_conversation(url, conversation_id)
+        assert [(m["role"], m["content"], m["status"]) for m in stored["messages"]] == [
+            ("user", prompt, "complete"),
+            ("assistant", whole, "complete"),
+        ]
 
     assert [r.messages[-1].content for r in provider.requests] == [prompt]
-    # The page, its script and its style all come from llmrelay itself: no CDN, no network.
+    # The page, its scripts and its style all come from llmrelay itself: no CDN, no network.
     assert requests and all(u.startswith(url + "/") for u in requests), requests
 
 
-def test_stop_ends_the_stream_and_the_generation(page: Page) -> None:
+def test_stop_ends_the_answer_now_and_keeps_what_was_written(page: Page) -> None:
     deltas = [f" word{i}" for i in range(60)]
     provider = ScriptedProvider(Script(deltas, delay_seconds=0.15))
-    with llmrelay(provider, detach_grace_seconds=0) as url:
+    # A long grace period: only the cancel endpoint can stop the model within seconds.
+    with llmrelay(provider, detach_grace_seconds=60) as url:
         page.goto(url)
+        cancels = requests_to(page, lambda method, path: method == "POST" and path.endswith("/cancel"))
         ask(page, "Talk for a long time.")
-        wait_until(lambda: len(output_text(page)) > len(" word0 word1"), what="a few words")
+        wait_until(lambda: len(last_answer(page)) > len(" word0 word1"), what="a few words")
         page.get_by_role("button", name="Stop").click()
 
         expect(page.locator("#status")).to_have_text("Stopped.")
         expect_form_enabled(page)
-        wait_until(lambda: provider.cancelled == 1, what="the server to cancel the generation")
-        stopped_at = output_text(page)
+        wait_until(lambda: provider.cancelled == 1, timeout=3, what="the server to cancel the generation")
+        assert len(cancels) == 1
+        stopped_at = last_answer(page)
         time.sleep(0.5)
-        assert output_text(page) == stopped_at  # nothing more arrives
-        assert stopped_at != "".join(deltas)
-        assert len(provider.requests) == 1
+        assert last_answer(page) == stopped_at  # nothing more arrives
+        expect(page.locator("#transcript .note")).to_have_text("Stopped.")
         expect(page.locator("#error")).to_be_hidden()
+
+        conversation_id = open_conversation_id(page)
+        assert conversation_id is not None
+        answer = stored_conversation(url, conversation_id)["messages"][-1]
+        assert answer["status"] == "cancelled"
+        assert answer["content"] != "" and answer["content"] != "".join(deltas)
+        assert stopped_at.strip() == answer["content"].strip()  # what the page shows is what was kept
+        assert len(provider.requests) == 1
 
 
 def test_stop_before_the_first_word_cancels_the_generation(page: Page) -> None:
     provider = ScriptedProvider(Script(["Too", " late"], delay_seconds=5))
-    with llmrelay(provider, detach_grace_seconds=0) as url:
+    with llmrelay(provider, detach_grace_seconds=60) as url:
         page.goto(url)
         ask(page, "Think hard first.")
         expect(page.locator("#status")).to_have_text("Waiting for the model…")
@@ -135,8 +136,9 @@ def test_stop_before_the_first_word_cancels_the_generation(page: Page) -> None:
 
         expect(page.locator("#status")).to_have_text("Stopped.")
         expect_form_enabled(page)
-        wait_until(lambda: provider.cancelled == 1, what="the server to cancel the generation")
-        assert output_text(page) == ""
+        wait_until(lambda: provider.cancelled == 1, timeout=3, what="the server to cancel the generation")
+        assert questions(page) == ["Think hard first."]
+        assert answers(page) == [""]
         expect(page.locator("#error")).to_be_hidden()
 
 
@@ -145,15 +147,20 @@ def test_an_error_after_the_start_is_shown_and_not_retried(page: Page) -> None:
     provider = ScriptedProvider(Script(["Half", " an answer", " never", " seen"], 0.1, error, fail_after=2))
     with llmrelay(provider) as url:
         page.goto(url)
-        streams = stream_requests(page)
+        posts = chat_posts(page)
         ask(page, "Try your best.")
 
         expect(page.get_by_role("alert")).to_have_text("The model provider failed halfway through.")
+        expect(page.locator("#status")).to_have_text("The answer stopped because of an error.")
         expect_form_enabled(page)
-        assert output_text(page) == "Half an answer"
+        assert last_answer(page).strip() == "Half an answer"
+        # The transcript keeps it, with why it stopped (as it will after a reload).
+        expect(page.locator("#transcript .note")).to_have_text(
+            "This answer failed: The model provider failed halfway through."
+        )
         time.sleep(2.5)  # longer than the server's `retry:`, so a reconnect would have happened
         assert len(provider.requests) == 1
-        assert len(streams) == 1
+        assert len(posts) == 1
 
 
 @pytest.mark.parametrize(
@@ -184,15 +191,16 @@ def test_an_error_before_the_start_shows_the_servers_detail(
     provider = ScriptedProvider(script)
     with llmrelay(provider, max_message_chars=40) as url:
         page.goto(url)
-        streams = stream_requests(page)
+        posts = chat_posts(page)
         ask(page, prompt)
 
         expect(page.get_by_role("alert")).to_have_text(shown)
         expect_form_enabled(page)
-        assert output_text(page) == ""
+        expect(page.locator("#input")).to_have_value(prompt)  # still there, to fix and send again
+        assert answers(page) == [] and questions(page) == []
         time.sleep(1.5)  # no second request comes to explain the first
         assert len(provider.requests) == asked
-        assert len(streams) == 1
+        assert len(posts) == 1
 
 
 def test_an_unreachable_server_is_said_so_once(page: Page) -> None:
@@ -200,7 +208,7 @@ def test_an_unreachable_server_is_said_so_once(page: Page) -> None:
     with llmrelay(provider) as url:
         page.goto(url)
         tries = []
-        page.route("**/chat-stream", lambda route: (tries.append(route.request.url), route.abort()))
+        page.route("**/api/chat", lambda route: (tries.append(route.request.url), route.abort()))
         ask(page, "Hello?")
 
         expect(page.get_by_role("alert")).to_have_text("The server cannot be reached. Is llmrelay running?")
@@ -210,21 +218,47 @@ def test_an_unreachable_server_is_said_so_once(page: Page) -> None:
         assert provider.requests == []
 
 
-def test_markup_in_the_answer_is_shown_as_text(page: Page) -> None:
-    reply = ["<script>alert(1)</script>", "<b>bold</b>", "<img src=x onerror=alert(2)>"]
-    provider = ScriptedProvider(Script(reply))
+def test_markup_is_shown_as_text_and_never_run(page: Page) -> None:
+    reply = ["<script>alert(1)</script>", " <b>bold</b>", " <img src=x onerror=alert(2)>"]
+    provider = ScriptedProvider(Script(reply, delay_seconds=0.2))
+    dialogs: list[str] = []
+    prompt = "<i>Show</i> me <img src=y onerror=alert(3)>"
+    with llmrelay(provider) as url:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.fill("#input", prompt)
+        page.press("#input", "Enter")  # Enter sends, as the hint says
+
+        wait_until(lambda: "<b>" in last_answer(page), what="markup, streamed as text")
+        expect(page.locator("#status")).to_have_text("Done.")
+        assert last_answer(page).strip() == "".join(reply)
+        assert questions(page) == [prompt]
+        expect(page.locator("#conversationList")).to_contain_text("<i>Show</i> me")  # its title
+        for tag in ("b", "i", "script", "img"):
+            assert page.locator(f"#transcript {tag}, #conversationList {tag}").count() == 0
+        time.sleep(0.3)
+        assert dialogs == []
+
+
+def test_markdown_is_rendered_safely_when_the_answer_ends(page: Page) -> None:
+    reply = ["Some ", "**bold**", " words,", " `code`", " and", " <img src=x onerror=alert(1)>", " end."]
+    provider = ScriptedProvider(Script(reply, delay_seconds=0.25))
     dialogs: list[str] = []
     with llmrelay(provider) as url:
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(url)
-        page.fill("#input", "Show me some HTML.")
-        page.press("#input", "Enter")  # Enter sends, as the hint says
+        ask(page, "Format something.")
+
+        # While it streams the answer is plain text, asterisks and all.
+        wait_until(lambda: "**bold**" in last_answer(page), what="the raw markdown while streaming")
+        assert page.locator("#transcript strong").count() == 0
 
         expect(page.locator("#status")).to_have_text("Done.")
-        assert output_text(page) == "".join(reply)
-        expect(page.locator("#output")).to_contain_text("<b>bold</b>")
-        for tag in ("b", "script", "img"):
-            assert page.locator(f"#output {tag}").count() == 0
+        expect(page.locator("#transcript article.assistant strong")).to_have_text("bold")
+        expect(page.locator("#transcript article.assistant code")).to_have_text("code")
+        assert "**" not in last_answer(page)
+        assert "<img src=x onerror=alert(1)>" in last_answer(page)  # the model's markup: as text
+        assert page.locator("#transcript img").count() == 0
         time.sleep(0.3)
         assert dialogs == []
 
@@ -237,16 +271,16 @@ def test_a_dropped_connection_resumes_the_same_answer(page: Page) -> None:
         assert port is not None
         with StreamCutter(port, cut_after=4) as proxy:
             page.goto(proxy.url)
-            streams = stream_requests(page)
+            streams = requests_to(page, lambda m, path: path == "/api/chat" or path.endswith("/events"))
             ask(page, "Count for me.")
 
             expect(page.locator("#status")).to_have_text("Done.", timeout=15_000)
             assert proxy.cut.is_set()
             # Every word once, in order: the reconnect resumed where the cut left off.
-            assert output_text(page) == "".join(deltas)
+            assert last_answer(page).strip() == "".join(deltas).strip()
             assert len(provider.requests) == 1
-            assert len(streams) == 2
-            assert streams[1].headers.get("last-event-id", "").startswith("gen_")
+            assert [urlsplit(r.url).path.rsplit("/", 1)[-1] for r in streams] == ["chat", "events"]
+            assert streams[1].headers.get("last-event-id", "").startswith("msg_")
             expect(page.locator("#error")).to_be_hidden()
 
 
@@ -258,14 +292,15 @@ def test_a_connection_that_stays_down_is_given_up_on(page: Page) -> None:
         assert port is not None
         with StreamCutter(port, cut_after=3, refuse_after_cut=True) as proxy:
             page.goto(proxy.url)
-            streams = stream_requests(page)
+            streams = requests_to(page, lambda m, path: path == "/api/chat" or path.endswith("/events"))
             ask(page, "Count for me.")
 
             expect(page.get_by_role("alert")).to_have_text(
                 "The connection to the server was lost; gave up after 3 tries.", timeout=15_000
             )
+            expect(page.locator("#status")).to_have_text("The answer is incomplete.")
             expect_form_enabled(page)
-            assert output_text(page) != ""
+            assert last_answer(page) != ""
             assert len(streams) == 1 + 3
             assert proxy.refused >= 3
             assert len(provider.requests) == 1  # the retries resumed; none asked the model again
@@ -281,6 +316,10 @@ def test_the_embedded_model_answers_in_the_page(page: Page) -> None:
         ask(page, "Say hello in one short sentence.")
 
         expect(page.locator("#status")).to_have_text("Done.", timeout=120_000)
-        assert output_text(page).strip() != ""
+        assert last_answer(page).strip() != ""
         expect(page.locator("#error")).to_be_hidden()
         expect_form_enabled(page)
+        conversation_id = open_conversation_id(page)
+        assert conversation_id is not None
+        answer = stored_conversation(url, conversation_id)["messages"][-1]
+        assert answer["status"] == "complete" and answer["content"].strip() != ""

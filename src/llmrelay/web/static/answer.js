@@ -1,0 +1,230 @@
+// One answer followed to its end: sent with POST /api/chat, or attached to (after a reload) with
+// GET /api/messages/{id}/events; resumed after a dropped connection; stopped with the cancel
+// endpoint; replaced by the stored, rendered answer when it ends.
+//
+// - A dropped connection is resumed, as EventSource would: the same answer's events after the
+//   last one seen (`Last-Event-ID`), after the server's `retry:` wait, at most MAX_RECONNECTS
+//   tries in a row. Before `start` there is no answer to resume, and a retry would ask the model
+//   a second time, so the page says what happened instead.
+// - Stop calls POST /api/messages/{id}/cancel: closing the connection alone would only stop the
+//   answer after the server's detach grace period, since the server cannot tell a Stop from a
+//   drop. Before `start` no id is known yet; then aborting the request is what stops it (the
+//   server cancels an answer whose client left before it began).
+// - `end` comes only after the server stored the answer, so the stored one (its markdown rendered
+//   and sanitised by the server) then replaces the streamed text.
+
+import { attachToAnswer, cancelAnswer, getConversation, ShownError, startTurn, UNREACHABLE } from "./api.js";
+import { readEvents } from "./sse.js";
+import * as view from "./transcript.js";
+
+const MAX_RECONNECTS = 3;
+const DEFAULT_RETRY_MS = 1000;
+
+// hooks: status(run, text), error(run, text), started(run), finished(run, outcome, statusText);
+// called from the first event on (the caller says what the page shows until then).
+// Outcomes: "ended" (the server finished it, `run.finishReason` says how), "stopped", "refused"
+// (never started), "lost" (the connection could not be resumed).
+function newRun(hooks, fields) {
+  return {
+    hooks,
+    conversationId: null,
+    messageId: null,
+    node: null, // the answer's <article>; null while the answer is not on screen
+    userNode: null, // the question's <article>, when this page sent it
+    text: "", // what arrived so far, to show again if the answer comes back on screen
+    controller: null, // aborts the request in flight
+    timer: 0, // the wait before a reconnect
+    wake: () => {}, // ends that wait early
+    reached: false, // the server answered at least once
+    ended: false, // `end` arrived (or the answer is over for another reason)
+    stopping: false,
+    failed: false, // an `error` event arrived
+    finishReason: "",
+    lastEventId: "",
+    retryMs: DEFAULT_RETRY_MS,
+    failures: 0, // reconnects in a row that brought nothing
+    ...fields,
+  };
+}
+
+function parse(data) {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return {};
+  }
+}
+
+function handleEvent(run, event) {
+  if (run.ended || run.stopping) return;
+  if (event.id !== null) run.lastEventId = event.id;
+  if (event.data === null) return;
+  const data = parse(event.data);
+  if (event.type === "start") {
+    run.conversationId = data.conversation_id ?? run.conversationId;
+    run.messageId = data.message_id ?? run.messageId;
+    if (run.node) {
+      run.node.dataset.id = run.messageId;
+      view.setAnswerModel(run.node, data.model);
+    }
+    if (run.userNode && data.user_message_id) run.userNode.dataset.id = data.user_message_id;
+    run.hooks.started(run);
+    run.hooks.status(run, "Answering…");
+  } else if (event.type === "delta" && typeof data.text === "string") {
+    run.failures = 0; // the stream moves again: a later drop gets its full set of retries
+    run.text += data.text;
+    if (run.node) view.appendText(run.node, data.text);
+    run.hooks.status(run, "Answering…");
+  } else if (event.type === "error") {
+    // The answer failed after it started. `end` follows once the server has stored it.
+    run.failed = true;
+    run.hooks.error(run, data.message || "The answer failed.");
+  } else if (event.type === "end") {
+    run.ended = true;
+    run.finishReason = data.finish_reason ?? "";
+  }
+}
+
+// One connection: resolves when it ends (run.ended says whether the answer did).
+async function connect(run, open) {
+  run.controller = new AbortController();
+  const response = await open(run.controller.signal);
+  run.reached = true;
+  await readEvents(response, {
+    onEvent: (event) => handleEvent(run, event),
+    onRetry: (ms) => (run.retryMs = ms),
+    isOver: () => run.ended || run.stopping,
+  });
+}
+
+// Shows the answer as stored; false when it could not be read.
+async function showStored(run) {
+  if (!run.node || !run.conversationId) return false;
+  try {
+    const conversation = await getConversation(run.conversationId);
+    const stored = conversation.messages.find((m) => m.id === run.messageId);
+    if (!stored || !run.node) return false;
+    view.showStoredAnswer(run.node, stored);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function settle(run, outcome, statusText) {
+  clearTimeout(run.timer);
+  run.wake();
+  run.controller?.abort();
+  run.ended = true;
+  if (run.node) run.node.setAttribute("aria-busy", "false");
+  run.hooks.finished(run, outcome, statusText);
+}
+
+async function finishEnded(run) {
+  run.controller?.abort();
+  if (!(await showStored(run)) && run.node) {
+    view.setNote(run.node, run.finishReason === "cancelled" ? "Stopped." : "");
+  }
+  const statusText = run.failed
+    ? "The answer stopped because of an error."
+    : run.finishReason === "cancelled"
+      ? "Stopped."
+      : "Done.";
+  settle(run, "ended", statusText);
+}
+
+// The answer never started. What this page showed of the question goes (it stays in the form,
+// to send again); if the server kept anything of it, reading the conversation again shows it.
+function refuse(run, text) {
+  run.hooks.error(run, text);
+  for (const node of [run.userNode, run.node]) if (node) view.removeMessage(node);
+  run.node = run.userNode = null;
+  settle(run, "refused", "");
+}
+
+// Follows the answer until it is over: the first connection from `open`, then resumes.
+async function follow(run, open) {
+  for (let next = open; ; ) {
+    try {
+      await connect(run, next);
+    } catch (err) {
+      if (run.stopping) return; // Stop aborted the request; stop() settles the run
+      if (err instanceof ShownError) {
+        if (err.status === 410) return finishEnded(run); // over, and stored: show it whole
+        if (!run.messageId) return refuse(run, err.message);
+        run.hooks.error(run, err.message);
+        return settle(run, "lost", "The answer is incomplete.");
+      }
+      // Anything else is the network: a refused, reset or cut connection.
+    }
+    if (run.stopping) return;
+    if (run.ended) return finishEnded(run);
+    if (!run.messageId) {
+      // Nothing arrived that names this answer, so a retry would start another one.
+      return refuse(run, run.reached ? "The connection to the server was lost before the answer started." : UNREACHABLE);
+    }
+    if (run.failures >= MAX_RECONNECTS) {
+      run.hooks.error(run, `The connection to the server was lost; gave up after ${MAX_RECONNECTS} tries.`);
+      return settle(run, "lost", "The answer is incomplete.");
+    }
+    run.failures += 1;
+    run.hooks.status(run, `Connection lost; resuming (try ${run.failures} of ${MAX_RECONNECTS})…`);
+    await new Promise((resolve) => {
+      run.wake = resolve; // Stop ends the wait early
+      run.timer = setTimeout(resolve, run.retryMs);
+    });
+    if (run.stopping) return;
+    next = (signal) => attachToAnswer(run.messageId, run.lastEventId, signal);
+  }
+}
+
+// Sends `message` to conversation `conversationId` (null: a new one) and shows the answer.
+export function send(message, conversationId, hooks) {
+  const run = newRun(hooks, { conversationId });
+  run.userNode = view.addUserMessage(message);
+  run.node = view.addStreamingAnswer("");
+  follow(run, (signal) => startTurn(message, conversationId, signal));
+  return run;
+}
+
+// Attaches to an answer still being written (the page was reloaded, or opened elsewhere).
+export function attach(messageId, conversationId, node, hooks) {
+  const run = newRun(hooks, { conversationId, messageId, node });
+  follow(run, (signal) => {
+    // From the very start: the events replay every word written so far, then follow live.
+    run.text = "";
+    run.lastEventId = "";
+    view.showStoredAnswer(node, { id: messageId, status: "streaming", content: "" });
+    return attachToAnswer(messageId, "", signal);
+  });
+  return run;
+}
+
+// Puts a followed answer on screen (again) in `node`, or off screen with null.
+export function show(run, node) {
+  run.node = node;
+  run.userNode = null;
+  if (node) view.showStoredAnswer(node, { id: run.messageId, status: "streaming", content: run.text });
+}
+
+export async function stop(run) {
+  if (run.ended || run.stopping) return;
+  run.stopping = true;
+  clearTimeout(run.timer);
+  run.wake();
+  if (!run.messageId) {
+    // Not started: leaving is what stops it (the server cancels an answer whose client left).
+    run.controller?.abort();
+    if (run.node) view.setNote(run.node, "Stopped.");
+    return settle(run, "stopped", "Stopped.");
+  }
+  run.hooks.status(run, "Stopping…");
+  try {
+    await cancelAnswer(run.messageId); // resolves once the server has stored what there was
+  } catch (err) {
+    run.hooks.error(run, `The answer could not be stopped: ${err.message}`);
+  }
+  run.controller?.abort();
+  if (!(await showStored(run)) && run.node) view.setNote(run.node, "Stopped.");
+  settle(run, "stopped", "Stopped.");
+}
