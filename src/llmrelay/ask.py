@@ -31,7 +31,7 @@ async def ask_model(settings: Settings, message: str, *, out: TextIO, conversati
     relay = Relay(settings, provider, streams, ModelRegistry.single(provider), store)
     try:
         try:
-            turn = await start_turn(relay, message, conversation_id, grace_seconds=0)
+            turn = await start_turn(relay, message, conversation_id, grace_seconds=0, route="cli ask")
         except ConversationNotFound:
             raise SettingsError(f"--conversation: no conversation with id {conversation_id!r}.") from None
         except ProviderError as exc:

@@ -1,4 +1,4 @@
-"""API keys for /v1 and /api: `Authorization: Bearer <key>`.
+"""API keys for /v1, /api and the tutorial's /chat-*: `Authorization: Bearer <key>`.
 
 Keys come from two places: `LLMRELAY_API_KEYS` (compared in constant time) and the store
 (`llmrelay keys create`; only a hash is kept, so a key is found by hashing what was sent).
@@ -6,7 +6,7 @@ While neither holds a key, the server is open, as it is on a laptop serving 127.
 either does, a request without a valid key gets 401 (the error handlers give it OpenAI's
 shape under /v1, `{"detail"}` under /api).
 
-`guard` is installed app-wide and checks only /v1 and /api paths, so a router added later is
+`guard` is installed app-wide and checks only those paths, so a router added later is
 covered without anyone remembering to add it. A key never reaches a log line.
 """
 
@@ -24,7 +24,9 @@ from llmrelay.store import Store
 
 log = logging.getLogger(__name__)
 
-PROTECTED_PREFIXES = ("/v1", "/api")
+# Every route that reaches a model or a conversation. The page, its files, /healthz and
+# /metrics stay open (the page asks for a key when the API answers 401).
+PROTECTED_PREFIXES = ("/v1", "/api", "/chat-complete", "/chat-stream")
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -101,7 +103,7 @@ async def authenticate(relay: Relay, token: str | None) -> Caller:
 
 
 async def guard(request: Request) -> None:
-    """App-wide dependency: /v1 and /api need a key when keys are in force."""
+    """App-wide dependency: model and conversation routes need a key when keys are in force."""
     if not is_protected(request.url.path):
         return
     request.state.caller = await authenticate(get_relay(request), bearer_token(request))

@@ -16,6 +16,7 @@ from llmrelay.relay import Relay
 from llmrelay.store import Store
 from llmrelay.store.records import HISTORY_STATUSES
 from llmrelay.streams import Generation, GenerationResult
+from llmrelay.usage import both, usage_recorder
 
 TITLE_CHARS = 60
 
@@ -45,7 +46,13 @@ def store_of(relay: Relay) -> Store:
 
 
 async def start_turn(
-    relay: Relay, message: str, conversation_id: str | None, *, grace_seconds: float
+    relay: Relay,
+    message: str,
+    conversation_id: str | None,
+    *,
+    grace_seconds: float,
+    api_key_id: str | None = None,
+    route: str = "/api/chat",
 ) -> Turn:
     """Store the question, start the answer; raises ConversationNotFound or ProviderError."""
     store = store_of(relay)
@@ -95,11 +102,14 @@ async def start_turn(
             error=result.failure.message if result.failure else None,
         )
 
+    usage = usage_recorder(
+        store, api_key_id=api_key_id, route=route, model=model, provider=provider, messages=fitted
+    )
     generation = relay.streams.start(
         provider,
         GenerationRequest(messages=fitted),
         grace_seconds=grace_seconds,
-        on_end=record,
+        on_end=both(record, usage),
         generation_id=answer.id,
         meta={"conversation_id": conversation_id, "user_message_id": user.id, "model": model},
     )

@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     api_keys: SecretStr | None = Field(
         None,
         description="Comma-separated keys; when set (or keys were made with `llmrelay keys "
-        "create`), every /v1 and /api request needs `Authorization: Bearer <key>`.",
+        "create`), every /v1, /api, /chat-complete and /chat-stream request needs "
+        "`Authorization: Bearer <key>`.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")

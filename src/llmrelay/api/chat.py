@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from llmrelay import sse
 from llmrelay.api.common import clean_message, raise_if_failed, unless_disconnected
+from llmrelay.auth import current_caller
 from llmrelay.conversations import ConversationNotFound, start_turn, store_of
 from llmrelay.providers.base import Finished, TextDelta, Usage
 from llmrelay.relay import RelayDep
@@ -79,7 +80,11 @@ async def chat(request: Request, relay: RelayDep, body: ChatIn) -> Response:
     message = clean_message(body.message, relay.settings)
     try:
         turn = await start_turn(
-            relay, message, body.conversation_id, grace_seconds=relay.settings.detach_grace_seconds
+            relay,
+            message,
+            body.conversation_id,
+            grace_seconds=relay.settings.detach_grace_seconds,
+            api_key_id=current_caller(request).key_id,
         )
     except ConversationNotFound:
         raise HTTPException(404, f"No conversation with id {body.conversation_id!r}.") from None

@@ -18,6 +18,7 @@ from llmrelay import sse
 from llmrelay.api.openai_errors import failure_body
 from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
 from llmrelay.streams import Failure, LogEvent
+from llmrelay.usage import token_counts
 
 # Provider finish reasons as Chat Completions names them (a cancelled answer has no reader).
 FINISH_REASONS: dict[FinishReason, str] = {
@@ -31,17 +32,6 @@ FINISH_REASONS: dict[FinishReason, str] = {
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def token_counts(
-    usage: Usage | None, prompt_tokens: Callable[[], int], count_tokens: Callable[[str], int], text: str
-) -> tuple[int, int]:
-    """The provider's counts, or estimates where it reported none (a cancelled stream).
-    `prompt_tokens` is called only when needed: counting a long prompt is not free."""
-    usage = usage or Usage(None, None)
-    prompt = prompt_tokens() if usage.input_tokens is None else usage.input_tokens
-    output = count_tokens(text) if usage.output_tokens is None else usage.output_tokens
-    return prompt, output
 
 
 def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:

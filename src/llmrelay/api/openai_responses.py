@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmrelay import sse
-from llmrelay.api.openai_chat import dumps, token_counts
+from llmrelay.api.openai_chat import dumps
 from llmrelay.providers.base import ChatMessage, Finished, FinishReason, TextDelta, Usage
 from llmrelay.store import ResponseRecord, new_id
 from llmrelay.streams import Failure, LogEvent
+from llmrelay.usage import token_counts
 
 # Finish reason -> (status, incomplete_details.reason)
 _STATUS: dict[FinishReason, tuple[str, str | None]] = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from llmrelay import sse
 from llmrelay.api.common import unless_disconnected
-from llmrelay.api.openai_chat import ChunkRenderer, completion, token_counts
+from llmrelay.api.openai_chat import ChunkRenderer, completion
 from llmrelay.api.openai_errors import OpenAIError, from_failure
 from llmrelay.api.openai_responses import (
     EventRenderer,
@@ -42,6 +41,7 @@ from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider
 from llmrelay.relay import Relay, RelayDep
 from llmrelay.store import ResponseRecord, Store
 from llmrelay.streams import Failure, Generation, GenerationResult, LogEvent, OnEnd
+from llmrelay.usage import prompt_counter, token_counts, usage_recorder
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -71,38 +71,6 @@ def provider_for(relay: Relay, name: str) -> Provider:
             code="model_not_found",
         )
     return provider
-
-
-def prompt_counter(provider: Provider, messages: Sequence[ChatMessage]) -> int:
-    return sum(provider.count_tokens(m.content) for m in messages)
-
-
-def usage_recorder(
-    relay: Relay, caller: Caller, route: str, model: str, provider: Provider, messages: Sequence[ChatMessage]
-) -> OnEnd:
-    """Records the tokens of each answer against the caller's key (when there is a store)."""
-
-    async def record(generation: Generation, result: GenerationResult) -> None:
-        store = store_of(relay)
-        if store is None:
-            return
-        if result.usage is None and result.failure is not None and not result.text:
-            tokens: tuple[int | None, int | None] = (None, None)  # refused upstream: nothing spent
-        else:
-            # Without the provider's count (a cancelled stream) an estimate beats nothing:
-            # those tokens were paid for.
-            tokens = token_counts(
-                result.usage, lambda: prompt_counter(provider, messages), provider.count_tokens, result.text
-            )
-        await store.record_usage(
-            api_key_id=caller.key_id,
-            route=route,
-            model=model,
-            input_tokens=tokens[0],
-            output_tokens=tokens[1],
-        )
-
-    return record
 
 
 async def whole_answer(request: Request, generation: Generation) -> GenerationResult:
@@ -169,7 +137,14 @@ async def chat_completions(
         provider,
         generation_request,
         grace_seconds=0,
-        on_end=usage_recorder(relay, caller, "/v1/chat/completions", body.model, provider, messages),
+        on_end=usage_recorder(
+            relay.store,
+            api_key_id=caller.key_id,
+            route="/v1/chat/completions",
+            model=body.model,
+            provider=provider,
+            messages=messages,
+        ),
         generation_id=completion_id,
         meta={"route": "/v1/chat/completions", "model": body.model},
     )
@@ -272,7 +247,14 @@ async def create_response(
         store=body.store is not False,
         metadata=body.metadata or {},
     )
-    usage = usage_recorder(relay, caller, "/v1/responses", body.model, provider, messages)
+    usage = usage_recorder(
+        relay.store,
+        api_key_id=caller.key_id,
+        route="/v1/responses",
+        model=body.model,
+        provider=provider,
+        messages=messages,
+    )
     generation = relay.streams.start(
         provider,
         GenerationRequest(

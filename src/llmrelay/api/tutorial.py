@@ -14,9 +14,11 @@ from pydantic import BaseModel, Field
 
 from llmrelay import sse
 from llmrelay.api.common import clean_message, raise_if_failed, unless_disconnected
+from llmrelay.auth import current_caller
 from llmrelay.providers.base import ChatMessage, GenerationRequest
 from llmrelay.relay import Relay, RelayDep
 from llmrelay.streams import Generation
+from llmrelay.usage import usage_recorder
 
 router = APIRouter(tags=["tutorial"])
 
@@ -43,15 +45,25 @@ STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def _start(relay: Relay, message: str, grace_seconds: float) -> Generation:
-    request = GenerationRequest(messages=[ChatMessage("user", message)])
-    return relay.streams.start(relay.provider, request, grace_seconds=grace_seconds)
+def _start(relay: Relay, request: Request, message: str, grace_seconds: float) -> Generation:
+    messages = [ChatMessage("user", message)]
+    usage = usage_recorder(
+        relay.store,
+        api_key_id=current_caller(request).key_id,
+        route=request.url.path,
+        model=relay.provider.info.model,
+        provider=relay.provider,
+        messages=messages,
+    )
+    return relay.streams.start(
+        relay.provider, GenerationRequest(messages=messages), grace_seconds=grace_seconds, on_end=usage
+    )
 
 
 async def _complete(request: Request, relay: Relay, message: str | None) -> CompleteOut | Response:
     text = clean_message(message, relay.settings)
     # Nobody can resume a non-streamed answer: it stops as soon as its client leaves.
-    generation = _start(relay, text, grace_seconds=0)
+    generation = _start(relay, request, text, grace_seconds=0)
     done, result = await unless_disconnected(request, generation.wait_finished())
     if not done or result is None:
         generation.cancel()
@@ -71,7 +83,7 @@ async def _stream(request: Request, relay: Relay, message: str | None, last_even
             return Response(status_code=204)
         return sse.event_stream(sse.follow(found, seq, sse.render_tutorial))
     text = clean_message(message, relay.settings)
-    generation = _start(relay, text, grace_seconds=relay.settings.detach_grace_seconds)
+    generation = _start(relay, request, text, grace_seconds=relay.settings.detach_grace_seconds)
     # Open the upstream (up to its first event) while a failure can still be a status.
     opened, first = await unless_disconnected(request, generation.wait_first_event())
     if not opened or first is None:
@@ -83,7 +95,9 @@ async def _stream(request: Request, relay: Relay, message: str | None, last_even
 
 
 @router.get("/chat-complete", response_model=CompleteOut, summary="The whole answer at once")
-async def chat_complete(request: Request, relay: RelayDep, message: MessageQuery = None) -> CompleteOut | Response:
+async def chat_complete(
+    request: Request, relay: RelayDep, message: MessageQuery = None
+) -> CompleteOut | Response:
     return await _complete(request, relay, message)
 
 
@@ -101,7 +115,9 @@ async def chat_stream(
     return await _stream(request, relay, message, last_event_id)
 
 
-@router.post("/chat-stream", summary="The answer as Server-Sent Events (long prompts)", responses=STREAM_RESPONSES)
+@router.post(
+    "/chat-stream", summary="The answer as Server-Sent Events (long prompts)", responses=STREAM_RESPONSES
+)
 async def chat_stream_post(
     request: Request, relay: RelayDep, body: Annotated[MessageIn, Body()], last_event_id: LastEventId = None
 ) -> Response:
