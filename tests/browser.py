@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect, sync_playwright
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
@@ -127,12 +127,40 @@ def requests_to(page: Page, wanted: Callable[[str, str], bool]) -> list[Request]
     return seen
 
 
+def dialogs_of(page: Page, *, accept: bool) -> list[str]:
+    """The messages of the dialogs (alert, confirm…) the page opens from now on, each accepted
+    or dismissed. Markup in a model's answer that ran would show up here as alert(…)."""
+    seen: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        seen.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    return seen
+
+
 def stored_conversation(base_url: str, conversation_id: str) -> dict[str, Any]:
     """The conversation as the server keeps it (GET /api/conversations/{id})."""
     response = httpx.get(f"{base_url}/api/conversations/{conversation_id}", timeout=10)
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
+
+
+def refuse_requests(page: Page, pattern: str) -> list[str]:
+    """Fail the page's requests to `pattern` as an unreachable server would; returns their URLs."""
+    tries: list[str] = []
+
+    def abort(route: Route) -> None:
+        tries.append(route.request.url)
+        route.abort()
+
+    page.route(pattern, abort)
+    return tries
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

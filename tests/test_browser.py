@@ -22,6 +22,7 @@ from tests.browser import (
     StreamCutter,
     answers,
     ask,
+    dialogs_of,
     expect_form_busy,
     expect_form_enabled,
     last_answer,
@@ -30,6 +31,7 @@ from tests.browser import (
     new_page,
     open_conversation_id,
     questions,
+    refuse_requests,
     requests_to,
     stored_conversation,
     wait_until,
@@ -207,8 +209,7 @@ def test_an_unreachable_server_is_said_so_once(page: Page) -> None:
     provider = ScriptedProvider(Script(["never"]))
     with llmrelay(provider) as url:
         page.goto(url)
-        tries = []
-        page.route("**/api/chat", lambda route: (tries.append(route.request.url), route.abort()))
+        tries = refuse_requests(page, "**/api/chat")
         ask(page, "Hello?")
 
         expect(page.get_by_role("alert")).to_have_text("The server cannot be reached. Is llmrelay running?")
@@ -221,10 +222,9 @@ def test_an_unreachable_server_is_said_so_once(page: Page) -> None:
 def test_markup_is_shown_as_text_and_never_run(page: Page) -> None:
     reply = ["<script>alert(1)</script>", " <b>bold</b>", " <img src=x onerror=alert(2)>"]
     provider = ScriptedProvider(Script(reply, delay_seconds=0.2))
-    dialogs: list[str] = []
     prompt = "<i>Show</i> me <img src=y onerror=alert(3)>"
     with llmrelay(provider) as url:
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        dialogs = dialogs_of(page, accept=False)
         page.goto(url)
         page.fill("#input", prompt)
         page.press("#input", "Enter")  # Enter sends, as the hint says
@@ -243,9 +243,8 @@ def test_markup_is_shown_as_text_and_never_run(page: Page) -> None:
 def test_markdown_is_rendered_safely_when_the_answer_ends(page: Page) -> None:
     reply = ["Some ", "**bold**", " words,", " `code`", " and", " <img src=x onerror=alert(1)>", " end."]
     provider = ScriptedProvider(Script(reply, delay_seconds=0.25))
-    dialogs: list[str] = []
     with llmrelay(provider) as url:
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        dialogs = dialogs_of(page, accept=False)
         page.goto(url)
         ask(page, "Format something.")
 

@@ -123,6 +123,7 @@ async function openConversation(id, { push = false } = {}) {
   setOpen(id);
   if (push) history.pushState(null, "", urlOf(id));
   setForm("loading"); // a message sent now would be wiped by the history arriving
+  view.clearTranscript({ loading: true }); // not the last conversation's words under this title
   let conversation;
   try {
     conversation = await getConversation(id);

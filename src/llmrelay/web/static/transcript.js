@@ -54,9 +54,11 @@ export function removeMessage(node) {
   emptyNote.hidden = transcript.querySelector("article.message") !== null;
 }
 
-export function clearTranscript() {
+// Empty; `loading`: a conversation's messages are on their way (no "ask anything" meanwhile).
+export function clearTranscript({ loading = false } = {}) {
   transcript.replaceChildren(emptyNote);
-  emptyNote.hidden = false;
+  emptyNote.hidden = loading;
+  transcript.setAttribute("aria-busy", String(loading));
 }
 
 export function findMessage(id) {
