@@ -29,5 +29,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# `make bench`: the benchmarks (bench/RESULTS.md). Their tools and LiteLLM's proxy live in their
+# own virtualenvs under bench/.work (git-ignored), pinned by bench/*requirements/constraints.
+BENCH_WORK := bench/.work
+BENCH_TOOLS := $(BENCH_WORK)/tools/.installed
+BENCH_LITELLM := $(BENCH_WORK)/litellm/.installed
+
+$(BENCH_TOOLS): bench/requirements.txt
+	test -x $(BENCH_WORK)/tools/bin/python || $(PYTHON) -m venv $(BENCH_WORK)/tools
+	$(BENCH_WORK)/tools/bin/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+$(BENCH_LITELLM): bench/litellm-requirements.txt bench/litellm-constraints.txt
+	test -x $(BENCH_WORK)/litellm/bin/python || $(PYTHON) -m venv $(BENCH_WORK)/litellm
+	$(BENCH_WORK)/litellm/bin/python -m pip install --quiet -c bench/litellm-constraints.txt \
+		-r bench/litellm-requirements.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_TOOLS) $(BENCH_LITELLM)
+	$(BENCH_WORK)/tools/bin/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

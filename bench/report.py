@@ -1,0 +1,404 @@
+"""bench/results/latest.json -> bench/RESULTS.md and PNG plots. Numbers only from the run.
+
+`bench/notes.md` (written by hand: profiles, changes made, their before/after) is included
+as it is, so the report says what was done as well as what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+
+
+def med(values: list[float | None]) -> float | None:
+    clean = [v for v in values if v is not None]
+    return statistics.median(clean) if clean else None
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def overhead_rows(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Per target: the median over runs of each run's median / p99 (TTFT, total, gap)."""
+    rows: dict[str, dict[str, float | None]] = {}
+    for name, runs in data.items():
+        rows[name] = {
+            "ttft_med": med([r["ttft_ms"]["median"] for r in runs]),
+            "ttft_p99": med([r["ttft_ms"]["p99"] for r in runs]),
+            "total_med": med([r["total_ms"]["median"] for r in runs]),
+            "total_p99": med([r["total_ms"]["p99"] for r in runs]),
+            "gap_med": med([r["gap_ms"]["median"] for r in runs]),
+            "gap_p99": med([r["gap_ms"]["p99"] for r in runs]),
+            "errors": sum(r["errors"] for r in runs),
+            "streams": sum(r["streams"] for r in runs),
+        }
+    direct = rows.get("direct")
+    for row in rows.values():
+        for key in ("ttft_med", "ttft_p99", "total_med", "total_p99"):
+            base = direct[key] if direct else None
+            row["added_" + key] = None if base is None or row[key] is None else row[key] - base
+    return rows
+
+
+def peak(levels: list[dict[str, Any]]) -> float:
+    return max((lv["tokens_per_second"] for lv in levels), default=0.0)
+
+
+def check(ok: bool | None) -> str:
+    return "–" if ok is None else ("met" if ok else "**missed**")
+
+
+def plot_overhead(rows: dict[str, dict[str, float | None]], path: Path, pattern: str, streams: int) -> None:
+    names = list(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, key, title in (
+        (axes[0], "ttft", "Time to first token (ms)"),
+        (axes[1], "total", "Total time (ms)"),
+    ):
+        meds = [rows[n][f"{key}_med"] or 0 for n in names]
+        p99s = [rows[n][f"{key}_p99"] or 0 for n in names]
+        y = range(len(names))
+        ax.barh([i + 0.2 for i in y], meds, height=0.4, label="median", color="#4c72b0")
+        ax.barh([i - 0.2 for i in y], p99s, height=0.4, label="p99", color="#dd8452")
+        ax.set_yticks(list(y), names)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+        for i, (m, p) in enumerate(zip(meds, p99s, strict=True)):
+            ax.text(m, i + 0.2, f" {m:,.1f}", va="center", fontsize=8)
+            ax.text(p, i - 0.2, f" {p:,.1f}", va="center", fontsize=8)
+    axes[0].legend(loc="lower right")
+    fig.suptitle(f"Overhead ({pattern}): {streams} streams of 200 tokens 10 ms apart (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_throughput(data: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, levels in data.items():
+        xs = [lv["concurrency"] for lv in levels]
+        axes[0].plot(xs, [lv["tokens_per_second"] for lv in levels], marker="o", label=name)
+        axes[1].plot(xs, [lv["ttft_ms"]["median"] or float("nan") for lv in levels], marker="o", label=name)
+    axes[0].set_title("Tokens per second delivered (higher is better)")
+    axes[1].set_title("Median time to first token, ms (lower is better)")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent streams")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Throughput: upstream as fast as it can, 200-token answers, one server process on one core")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def embedded_numbers(data: dict[str, Any]) -> dict[str, Any]:
+    direct_rates = [r["tokens_per_second"] for r in data["direct"]["runs"][1:] if r["tokens_per_second"]]
+    out: dict[str, Any] = {
+        "direct_tps": med(direct_rates),
+        "direct_ttft": med([r["ttft_ms"] for r in data["direct"]["runs"][1:]]),
+    }
+    for n in (1, 2, 4):
+        runs = data.get(f"llmrelay_{n}", [])
+        rates = [x for r in runs for x in (r.get("stream_tokens_per_second") or [])]
+        aggregate = [r["tokens"] / (r["wall_ms"] / 1000) for r in runs if r.get("wall_ms")]
+        out[n] = {
+            "tps": med(rates),
+            "aggregate": med(aggregate),
+            "ttft": med([r["ttft_ms"]["median"] for r in runs]),
+            "ttft_each": runs[-1].get("ttft_each_ms") if runs else None,
+            "errors": sum(r["errors"] for r in runs),
+        }
+    return out
+
+
+def plot_embedded(e: dict[str, Any], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    labels = ["direct\nllama-cpp-python", "llmrelay\n1 request"]
+    values = [e["direct_tps"] or 0, e[1]["tps"] or 0]
+    axes[0].bar(labels, values, color=["#55a868", "#4c72b0"])
+    for i, v in enumerate(values):
+        axes[0].text(i, v, f"{v:.1f}", ha="center", va="bottom")
+    axes[0].set_title("Decoding speed of one answer, tokens/s")
+    ns = [1, 2, 4]
+    aggregates = [e[n]["aggregate"] or 0 for n in ns]
+    axes[1].bar([f"{n} at once" for n in ns], aggregates, color="#4c72b0")
+    for i, v in enumerate(aggregates):
+        axes[1].text(i, v, f"{v:.1f}", ha="center", va="bottom")
+    axes[1].set_title("llmrelay: aggregate tokens/s with concurrent requests")
+    fig.suptitle("Embedded model (SmolLM2-135M, same file and threads)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    r = json.loads((RESULTS / "latest.json").read_text())
+    m = r["machine"]
+    lines = [
+        "# llmrelay benchmarks",
+        "",
+        f"Generated by `make bench` (bench/run.py, bench/report.py) on {r['started']}, commit "
+        f"`{m['commit']}`; raw numbers in `bench/results/latest.json` (and a dated copy per run).",
+        "",
+    ]
+    targets: list[tuple[str, str, str]] = []
+    body: list[str] = []
+
+    if "overhead" in r:
+        o = r["overhead"]
+        runs = len(next(iter(o["steady"].values())))
+        body += [
+            "## Overhead",
+            "",
+            f"{o['streams']} streams of {r['settings']['tokens']} tokens, {r['settings']['gap_ms']} ms apart, "
+            f"against each target; {runs} runs per target, targets interleaved. Two arrival patterns: "
+            f"**steady** starts the {o['streams']} streams evenly over {o['spread_seconds']} s (one answer's "
+            f"length), so about {o['streams']} are open at any time and each stream's latency is that of a "
+            f"server carrying {o['streams']} streams; **burst** starts all {o['streams']} at the same instant, "
+            "so the last one served waits for the work of all the others. Each cell is the median over runs "
+            "of that run's median or p99. *Added* is the same figure minus the direct connection's.",
+            "",
+        ]
+        for pattern in ("steady", "burst"):
+            rows = overhead_rows(o[pattern])
+            plot_overhead(rows, RESULTS / f"overhead-{pattern}.png", pattern, o["streams"])
+            body += [
+                f"### {pattern.capitalize()}",
+                "",
+                f"![overhead, {pattern}](results/overhead-{pattern}.png)",
+                "",
+                "| target | TTFT median | TTFT p99 | added TTFT median | added TTFT p99 | total median "
+                "| total p99 | added total median | added total p99 | gap median / p99 | errors |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for name, row in rows.items():
+                body.append(
+                    f"| {name} | {fmt(row['ttft_med'], 2)} | {fmt(row['ttft_p99'], 2)} "
+                    f"| {fmt(row['added_ttft_med'], 2)} | {fmt(row['added_ttft_p99'], 2)} | {fmt(row['total_med'])} "
+                    f"| {fmt(row['total_p99'])} | {fmt(row['added_total_med'])} | {fmt(row['added_total_p99'])} "
+                    f"| {fmt(row['gap_med'], 2)} / {fmt(row['gap_p99'], 1)} | {row['errors']}/{row['streams']} |"
+                )
+            body += ["", "All times in ms.", ""]
+            lite = rows.get("litellm", {})
+            for name in [n for n in rows if n.startswith("llmrelay")]:
+                added = rows[name]["added_ttft_med"]
+                lite_added = lite.get("added_ttft_med")
+                targets.append(
+                    (
+                        f"{name} ({pattern}): added TTFT ≤ 1 ms (median)",
+                        f"{fmt(added, 2)} ms",
+                        check(None if added is None else added <= 1.0),
+                    )
+                )
+                ratio = None if added is None or not lite_added else added / lite_added
+                targets.append(
+                    (
+                        f"{name} ({pattern}): added TTFT ≤ 1/5 of LiteLLM's",
+                        f"{fmt(added, 2)} vs {fmt(lite_added, 2)} ms (ratio {fmt(ratio, 2)})",
+                        check(None if ratio is None else ratio <= 0.2),
+                    )
+                )
+
+    if "throughput" in r:
+        tp = r["throughput"]
+        plot_throughput(tp, RESULTS / "throughput.png")
+        body += [
+            "## Throughput",
+            "",
+            f"Closed loop: N workers each open a stream as soon as their last one ended, "
+            f"{r['settings']['seconds_per_level']} s per level; the upstream sends each 200-token answer "
+            "as fast as it can. The server under test is pinned to one core; *server CPU* is the share of "
+            "that core it used. *direct* is the client + fake upstream alone (the ceiling of this rig).",
+            "",
+            "![throughput](results/throughput.png)",
+            "",
+            "| target | concurrency | tokens/s | answers/s | TTFT median ms | TTFT p99 ms | errors | server CPU |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, levels in tp.items():
+            for lv in levels:
+                body.append(
+                    f"| {name} | {lv['concurrency']} | {fmt(lv['tokens_per_second'], 0)} "
+                    f"| {fmt(lv['requests_per_second'], 1)} | {fmt(lv['ttft_ms']['median'], 1)} "
+                    f"| {fmt(lv['ttft_ms']['p99'], 1)} | {lv['errors']} | {fmt(lv.get('server_cpu_share'), 2)} |"
+                )
+        body.append("")
+        lite_peak = peak(tp.get("litellm", []))
+        floor_peak = peak(tp.get("passthrough", []))
+        for name in [n for n in tp if n.startswith("llmrelay")]:
+            relay_peak = peak(tp[name])
+            if lite_peak:
+                targets.append(
+                    (
+                        f"{name}: peak throughput ≥ 5× LiteLLM's proxy",
+                        f"{fmt(relay_peak, 0)} vs {fmt(lite_peak, 0)} tokens/s "
+                        f"({fmt(relay_peak / lite_peak, 2)}×)",
+                        check(relay_peak >= 5 * lite_peak),
+                    )
+                )
+            if floor_peak:
+                targets.append(
+                    (
+                        f"{name}: peak throughput ≥ 70% of the pass-through proxy",
+                        f"{fmt(relay_peak, 0)} vs {fmt(floor_peak, 0)} tokens/s "
+                        f"({fmt(100 * relay_peak / floor_peak, 0)}%)",
+                        check(relay_peak >= 0.7 * floor_peak),
+                    )
+                )
+
+    if "many_streams" in r:
+        body += [
+            "## Many open streams",
+            "",
+            "All streams started at once (connects at most 256 at a time) against one llmrelay process "
+            "with the scripted provider, so what is measured is llmrelay's own cost per open stream "
+            "(request handling, the generation task, the SSE response, metrics). *Peak open* is llmrelay's "
+            "own `llmrelay_open_streams` gauge, scraped every 0.5 s during the run.",
+            "",
+            "| provider | answer | streams | ok | errors | peak open | TTFT median / p99 ms "
+            "| total median / p99 ms | RSS before MiB | RSS peak MiB | bytes per stream | error kinds |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for name, s in r["many_streams"].items():
+            kinds = "; ".join(f"{k} ×{v}" for k, v in list(s["error_kinds"].items())[:3]) or "–"
+            body.append(
+                f"| {name} | {s.get('answer', '')} | {s['streams']} | {s['ok']} | {s['errors']} "
+                f"| {s.get('peak_open_streams', '–')} | {fmt(s['ttft_ms']['median'])} / "
+                f"{fmt(s['ttft_ms']['p99'])} | {fmt(s['total_ms']['median'])} / {fmt(s['total_ms']['p99'])} "
+                f"| {s['rss_before_mib']} | {s['rss_peak_mib']} | {s['bytes_per_stream']:,} | {kinds} |"
+            )
+            targets.append(
+                (
+                    f"{s['streams']:,} streams ({name}): 0 errors, ≤ 1 GiB RSS",
+                    f"{s['errors']} errors, {s['rss_peak_mib']} MiB",
+                    check(s["errors"] == 0 and s["rss_peak_mib"] <= 1024),
+                )
+            )
+        body.append("")
+
+    if "embedded" in r:
+        e = embedded_numbers(r["embedded"])
+        plot_embedded(e, RESULTS / "embedded.png")
+        d = r["embedded"]["direct"]
+        body += [
+            "## Embedded model",
+            "",
+            f"`{d['model']}`, {d['threads']} threads, the same prompt and chat template; decoding speed is "
+            "(tokens after the first) / (time from first to last token) of each answer. Concurrent requests "
+            "share the one model, served first come first served.",
+            "",
+            "![embedded](results/embedded.png)",
+            "",
+            "| run | tokens/s per answer (median) | aggregate tokens/s | TTFT median ms | TTFT of each request ms |",
+            "| --- | ---: | ---: | ---: | --- |",
+            f"| llama-cpp-python directly | {fmt(e['direct_tps'])} | – | {fmt(e['direct_ttft'])} | – |",
+        ]
+        for n in (1, 2, 4):
+            each = ", ".join(fmt(x, 0) for x in (e[n]["ttft_each"] or []))
+            body.append(
+                f"| llmrelay, {n} at once | {fmt(e[n]['tps'])} | {fmt(e[n]['aggregate'])} "
+                f"| {fmt(e[n]['ttft'])} | {each} |"
+            )
+        body.append("")
+        if e["direct_tps"] and e[1]["tps"]:
+            share = e[1]["tps"] / e["direct_tps"]
+            targets.append(
+                (
+                    "embedded ≥ 95% of direct llama-cpp-python tokens/s",
+                    f"{fmt(e[1]['tps'])} vs {fmt(e['direct_tps'])} ({fmt(100 * share, 0)}%)",
+                    check(share >= 0.95),
+                )
+            )
+        if e[4]["aggregate"] and e[1]["aggregate"]:
+            targets.append(
+                (
+                    "4 concurrent: aggregate ≥ that of 1",
+                    f"{fmt(e[4]['aggregate'])} vs {fmt(e[1]['aggregate'])} tokens/s",
+                    check(e[4]["aggregate"] >= e[1]["aggregate"]),
+                )
+            )
+
+    if "startup" in r:
+        s = r["startup"]
+        ask = s["ask_local"]
+        body += [
+            "## Start-up",
+            "",
+            "From starting the process to `/healthz` answering 200 (polled every 10 ms), and from starting "
+            '`llmrelay ask "Say hello."` to the first byte of its answer on stdout; three runs each.',
+            "",
+            "| what | runs (s) | median (s) |",
+            "| --- | --- | ---: |",
+            f"| `llmrelay serve`, embedded model → /healthz | {s['healthz_local_s']} | "
+            f"{fmt(med(s['healthz_local_s']), 2)} |",
+            f"| `llmrelay serve`, openai-compatible → /healthz | {s['healthz_openai_compatible_s']} | "
+            f"{fmt(med(s['healthz_openai_compatible_s']), 2)} |",
+            f"| `llmrelay ask`, embedded model → first token | {[a['first_byte_s'] for a in ask]} | "
+            f"{fmt(med([a['first_byte_s'] for a in ask]), 2)} |",
+            "",
+        ]
+        worst = max(s["healthz_local_s"] + s["healthz_openai_compatible_s"])
+        targets.append(
+            (
+                "/healthz answers within 2 s of start",
+                f"{fmt(med(s['healthz_local_s']), 2)} s median, {fmt(worst, 2)} s worst",
+                check(worst <= 2.0),
+            )
+        )
+        worst_ask = max(a["first_byte_s"] for a in ask)
+        targets.append(
+            (
+                "`llmrelay ask` first token within 2 s",
+                f"{fmt(med([a['first_byte_s'] for a in ask]), 2)} s median, {fmt(worst_ask, 2)} s worst",
+                check(worst_ask <= 2.0),
+            )
+        )
+
+    lines += ["## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in targets]
+    lines += [
+        "",
+        "## Machine and versions",
+        "",
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
+        f"open-files limit {m['fd_limit']}. " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        "",
+        "## Method",
+        "",
+        "- Every server runs as a real subprocess bound to 127.0.0.1: `llmrelay serve` configured only "
+        "through environment variables (metrics on, INFO logging to a file, SQLite store), LiteLLM's "
+        "proxy (`litellm --num_workers 1`, master key set) from its own virtualenv, the pass-through "
+        "proxy (bench/passthrough.py: uvicorn + httpx, no parsing), and the fake upstream "
+        "(bench/fake_upstream.py: raw asyncio + httptools + uvloop).",
+        "- The server under test is pinned to core 1; the load generator and the fake upstream share "
+        "core 0. The load generator (bench/load.py, raw asyncio + httptools) parses every SSE event and "
+        "checks each answer byte for byte against what the upstream sent (text with spaces, a line "
+        "break and non-ASCII); a stream that differs counts as an error.",
+        "- TTFT is from opening the connection to the first text token; *total* to the last event; "
+        "*gap* between consecutive tokens of a stream.",
+        "",
+    ]
+    notes = BENCH / "notes.md"
+    lines += body
+    if notes.exists():
+        lines += [notes.read_text()]
+    (BENCH / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {BENCH / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

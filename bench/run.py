@@ -1,0 +1,307 @@
+"""`make bench`: run every scenario side by side, write bench/results/*.json, then the report.
+
+Usage: bench/.work/tools/bin/python bench/run.py [--only overhead,throughput,...] [--quick]
+       [--baseline REV]   also run llmrelay as of git revision REV (before/after, same run)
+
+Processes: the fake upstream and this client share core 0; the server being measured gets
+core 1 (`taskset`), so "one server process" is one core. The embedded model gets both cores
+(its llama.cpp threads), in llmrelay and directly alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import procs
+import scenarios
+from fake_upstream import expected_answer
+
+RESULTS = procs.BENCH / "results"
+TOKENS, GAP_MS = 200, 10
+SLOW = f"fake-t{TOKENS}-g{GAP_MS}"  # overhead: 200 tokens, 10 ms apart
+FAST = f"fake-t{TOKENS}-g0"  # throughput: as fast as the upstream can
+EMBED_PROMPT = "Write a long story about a lighthouse keeper and a storm."
+EMBED_MAX_TOKENS = 96
+
+
+def machine() -> dict[str, Any]:
+    def version(py: Path, module: str) -> str:
+        code = f"import importlib.metadata as m; print(m.version({module!r}))"
+        try:
+            return subprocess.run(
+                [str(py), "-c", code], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    app = procs.APP_PY
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=procs.ROOT
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "fd_limit": procs.raise_fd_limit(),
+        "versions": {
+            "llmrelay": version(app, "llmrelay"),
+            "uvicorn": version(app, "uvicorn"),
+            "fastapi": version(app, "fastapi"),
+            "sse-starlette": version(app, "sse-starlette"),
+            "openai": version(app, "openai"),
+            "llama-cpp-python": version(app, "llama_cpp_python"),
+            "litellm": version(procs.WORK / "litellm" / "bin" / "python", "litellm"),
+            "uvloop": version(app, "uvloop"),
+            "httptools": version(app, "httptools"),
+        },
+    }
+
+
+def source_tree(name: str, rev: str, patches: list[Path] = ()) -> Path:  # type: ignore[assignment]
+    """llmrelay's source as of `rev` with `patches` applied, in a git worktree under bench/.work,
+    so one run can measure the code before a change and after it side by side."""
+    path = procs.WORK / "trees" / name
+    if path.exists():
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(path)], cwd=procs.ROOT, capture_output=True
+        )
+    subprocess.run(["git", "worktree", "prune"], cwd=procs.ROOT, capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), rev],
+        cwd=procs.ROOT,
+        check=True,
+        capture_output=True,
+    )
+    for patch in patches:
+        # -3: fall back to a 3-way merge when the lines around a change have moved on since.
+        subprocess.run(["git", "apply", "-3", str(patch)], cwd=path, check=True)
+    return path / "src"
+
+
+def variants(args: argparse.Namespace) -> dict[str, Path]:
+    """Extra llmrelays to run beside the work tree's: `before` (--baseline REV) and `proposed`
+    (the work tree's commit plus bench/proposals/*.patch: changes to files this bench does not own)."""
+    found: dict[str, Path] = {}
+    if args.baseline:
+        found["llmrelay before"] = source_tree("before", args.baseline)
+    patches = sorted((procs.BENCH / "proposals").glob("*.patch"))
+    if args.proposed and patches:
+        found["llmrelay proposed"] = source_tree("proposed", "HEAD", patches)
+    return found
+
+
+def overhead_and_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    extra = variants(args)
+    out["variants"] = {name: str(path) for name, path in extra.items()}
+    expected = expected_answer(TOKENS)
+    with ExitStack() as stack:
+        up = stack.enter_context(procs.fake_upstream(TOKENS, GAP_MS))
+        floor = stack.enter_context(procs.passthrough(up))
+        lite = stack.enter_context(procs.litellm(up, [SLOW, FAST]).start(wait_seconds=180))
+
+        def relays(model: str) -> dict[str, procs.Server]:
+            """llmrelay's /chat-stream asks the model it was started with: one set per model."""
+            found = {"llmrelay": procs.llmrelay(up, model)}
+            for i, (name, src) in enumerate(extra.items()):
+                found[name] = procs.llmrelay(up, model, name=f"llmrelay-v{i}", src=src)
+            return {name: stack.enter_context(server) for name, server in found.items()}
+
+        def targets(model: str, servers: dict[str, procs.Server]) -> dict[str, tuple[Any, Any]]:
+            t: dict[str, tuple[Any, Any]] = {
+                "direct": (scenarios.chat_target(up, model, TOKENS), None),
+                "passthrough": (scenarios.chat_target(floor, model, TOKENS), floor),
+            }
+            for name, server in servers.items():
+                t[f"{name} /chat-stream"] = (scenarios.tutorial_target(server, expected), server)
+                if scenarios.has_route(server, "/v1/chat/completions"):
+                    t[f"{name} /v1/chat/completions"] = (scenarios.chat_target(server, model, TOKENS), server)
+            t["litellm"] = (scenarios.chat_target(lite, model, TOKENS), lite)
+            return t
+
+        if "overhead" in args.only:
+            servers = relays(SLOW)
+            t = targets(SLOW, servers)
+            started = time.perf_counter()
+            out["overhead"] = scenarios.overhead(
+                {k: v[0] for k, v in t.items()},
+                args.streams,
+                args.runs,
+                timeout=60,
+                spread=TOKENS * GAP_MS / 1000,
+            )
+            out["overhead"]["seconds"] = round(time.perf_counter() - started, 1)
+            for server in servers.values():
+                server.stop()
+            save(out)
+        if "throughput" in args.only:
+            t = targets(FAST, relays(FAST))
+            started = time.perf_counter()
+            out["throughput"] = {
+                name: scenarios.throughput(target, server, args.levels, args.seconds, timeout=60)
+                for name, (target, server) in t.items()
+            }
+            out["throughput_seconds"] = round(time.perf_counter() - started, 1)
+            save(out)
+
+
+def many(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """10,000 slow streams at once against one llmrelay process (the scripted provider, so the
+    cost measured is llmrelay's own per stream; each answer lasts ~60 s, longer than it takes
+    one core to accept them all, so all are open at the same time)."""
+    words, delay = 10, 6.0
+    reply = " ".join(f"w{i}" for i in range(words))
+    env = {
+        "LLMRELAY_PROVIDER": "scripted",
+        "LLMRELAY_SCRIPTED_REPLY": reply,
+        "LLMRELAY_SCRIPTED_DELAY_SECONDS": str(delay),
+    }
+    with procs.llmrelay(None, "scripted", name="llmrelay-many", env=env) as relay:
+        target = scenarios.tutorial_target(relay, reply)
+        result = scenarios.many_streams(relay, target, args.many, timeout=words * delay + 90)
+    result["answer"] = f"{words} tokens, {delay} s apart"
+    save_partial(out, "many_streams", {"scripted": result})
+
+
+def embedded(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    threads = str(os.cpu_count() or 2)
+    direct = subprocess.run(
+        [
+            str(procs.APP_PY),
+            str(procs.BENCH / "embedded_direct.py"),
+            "--threads",
+            threads,
+            "--runs",
+            "4",
+            "--max-tokens",
+            str(EMBED_MAX_TOKENS),
+            "--prompt",
+            EMBED_PROMPT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=procs.ROOT,
+    )
+    result: dict[str, Any] = {"direct": json.loads(direct.stdout.strip().splitlines()[-1])}
+    env = {
+        "LLMRELAY_PROVIDER": "local",
+        "LLMRELAY_LOCAL_THREADS": threads,
+        "LLMRELAY_MAX_OUTPUT_TOKENS": str(EMBED_MAX_TOKENS),
+    }
+    server = procs.llmrelay(None, "", name="llmrelay-local", env=env)
+    server.env.pop("LLMRELAY_MODEL")
+    server.cpu = None  # both cores, like the direct run
+    with server:
+        target = scenarios.tutorial_target(server, None, EMBED_PROMPT)
+        target.check = False
+        scenarios.run(scenarios.load.burst(target, 1, 120))  # warm-up
+        for n in (1, 2, 4):
+            result[f"llmrelay_{n}"] = [
+                scenarios.load.summarize(scenarios.run(scenarios.load.burst(target, n, 300)))
+                for _ in range(2 if n == 1 else 1)
+            ]
+    save_partial(out, "embedded", result)
+
+
+def startup(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    result: dict[str, Any] = {}
+    result["healthz_local_s"] = scenarios.startup_healthz(
+        lambda: procs.llmrelay(None, "", name="llmrelay-start", env={"LLMRELAY_PROVIDER": "local"}), 3
+    )
+    with procs.fake_upstream(TOKENS, GAP_MS) as up:
+        result["healthz_openai_compatible_s"] = scenarios.startup_healthz(
+            lambda: procs.llmrelay(up, SLOW, name="llmrelay-start-oc"), 3
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
+    env.update(LLMRELAY_PROVIDER="local", LLMRELAY_MAX_OUTPUT_TOKENS="16")
+    run_dir = procs.WORK / "run"
+    result["ask_local"] = scenarios.ask_first_token(env, 3, run_dir)
+    save_partial(out, "startup", result)
+
+
+def save_partial(out: dict[str, Any], key: str, value: Any) -> None:
+    out[key] = value
+    save(out)
+
+
+def save(out: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(out, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="overhead,throughput,many,embedded,startup")
+    parser.add_argument("--baseline", default=None, help="git revision to run as 'llmrelay before'")
+    parser.add_argument(
+        "--proposed",
+        action="store_true",
+        help="also run HEAD + bench/proposals/*.patch as 'llmrelay proposed'",
+    )
+    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--levels", default="1,4,16,64")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--many", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the bench itself")
+    args = parser.parse_args()
+    args.only = set(args.only.split(","))
+    args.levels = [int(x) for x in args.levels.split(",")]
+    if args.quick:
+        args.streams, args.runs, args.levels, args.seconds, args.many = 20, 1, [1, 8], 1.0, 500
+    procs.pin_self()
+    started = time.perf_counter()
+    out: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "settings": {
+            "streams": args.streams,
+            "runs": args.runs,
+            "levels": args.levels,
+            "seconds_per_level": args.seconds,
+            "many": args.many,
+            "tokens": TOKENS,
+            "gap_ms": GAP_MS,
+            "baseline": args.baseline,
+        },
+    }
+    save(out)
+    for name, step in (
+        ("overhead", overhead_and_throughput),
+        ("many", many),
+        ("embedded", embedded),
+        ("startup", startup),
+    ):
+        if name in args.only or (name == "overhead" and "throughput" in args.only):
+            print(f"[bench] {name} …", flush=True)
+            step(args, out)
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    save(out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"run-{stamp}.json").write_text(json.dumps(out, indent=1))
+    print(f"[bench] done in {out['seconds']} s; results in {RESULTS}", flush=True)
+    subprocess.run([sys.executable, str(procs.BENCH / "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()
