@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
+from llmrelay import __version__
 from llmrelay.app import create_app
 from llmrelay.providers.base import ProviderError
 from llmrelay.providers.scripted import Script, ScriptedProvider
@@ -95,6 +96,9 @@ def test_the_answer_grows_while_it_streams_and_the_form_waits(page: Page) -> Non
     assert [r.messages[-1].content for r in provider.requests] == [prompt]
     # The page, its scripts and its style all come from llmrelay itself: no CDN, no network.
     assert requests and all(u.startswith(url + "/") for u in requests), requests
+    # Every module of the script is asked for by this version (no stale one from a cache).
+    modules = [u for u in requests if urlsplit(u).path.endswith(".js")]
+    assert len(modules) == 6 and all(u.endswith(f".js?v={__version__}") for u in modules), modules
 
 
 def test_stop_ends_the_answer_now_and_keeps_what_was_written(page: Page) -> None:

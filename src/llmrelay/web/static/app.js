@@ -83,7 +83,9 @@ const hooks = {
     current = null;
     setStatus(statusText);
     setForm("idle");
-    input.focus();
+    // Back to the message box, unless the person has gone on to something else meanwhile.
+    const focused = document.activeElement;
+    if (focused === null || focused === document.body || focused === stopButton) input.focus();
   },
 };
 
@@ -137,6 +139,7 @@ async function openConversation(id, { push = false } = {}) {
     return;
   }
   if (mine !== opening) return;
+  conversations.remember(id, conversation.title);
   const streaming = view.showConversation(conversation.messages);
   if (streaming) {
     followOnScreen(streaming, id);

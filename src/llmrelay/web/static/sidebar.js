@@ -69,7 +69,13 @@ export function createConversationList(onOpen) {
     }
   }
 
-  return { refresh, markOpen, title: (id) => titles.get(id) };
+  // A conversation's title as just read (it may be older than the ones the list holds).
+  function remember(id, conversationTitle) {
+    titles.set(id, conversationTitle);
+    showTitle();
+  }
+
+  return { refresh, markOpen, remember };
 }
 
 // Rename and Delete for the open conversation. `openId()` says which one that is.
