@@ -77,7 +77,6 @@ def test_the_answer_grows_while_it_streams_and_the_form_waits(page: Page) -> Non
         expect_form_busy(page)
         expect(page.locator("#status")).to_have_text("Answering…")
         assert questions(page) == [prompt]  # the question, exactly as typed, line break and all
-        page.screenshot(path="/tmp/chat.png")  # to look at the layout mid-answer; not an assertion
 
         expect(page.locator("#status")).to_have_text("Done.", timeout=15_000)
         expect_form_enabled(page)
