@@ -222,9 +222,13 @@ def test_failure_before_start_is_a_status_and_is_stored(database_url: str) -> No
     provider = ScriptedProvider(Script(["x"], error=ProviderError("The upstream is down."), fail_after=0))
     with serve(create_app(make_settings(database_url=database_url), provider=provider)) as url:
         response = httpx.post(f"{url}/api/chat", json={"message": "hi"})
-        assert response.status_code == 502 and response.json() == {"detail": "The upstream is down."}
+        assert response.status_code == 502
+        body = response.json()
+        assert body["detail"] == "The upstream is down."
         latest = httpx.get(f"{url}/api/conversations").json()[0]
+        assert body["conversation_id"] == latest["id"]
         messages = httpx.get(f"{url}/api/conversations/{latest['id']}").json()["messages"]
+        assert body["message_id"] == messages[1]["id"]
         assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "error")]
         assert messages[1]["error"] == "The upstream is down."
 

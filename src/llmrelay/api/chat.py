@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from llmrelay import sse
-from llmrelay.api.common import clean_message, raise_if_failed, unless_disconnected
+from llmrelay.api.common import clean_message, unless_disconnected
 from llmrelay.auth import current_caller
 from llmrelay.conversations import ConversationNotFound, start_turn, store_of
 from llmrelay.providers.base import Finished, TextDelta, Usage
@@ -35,6 +35,10 @@ EVENTS_DOC = (
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": EVENTS_DOC},
     404: {"description": "Unknown conversation or message."},
+    502: {
+        "description": "The model failed before the answer started; `detail` says why, and "
+        "`conversation_id` / `message_id` name where the question and the failed answer are stored."
+    },
 }
 
 
@@ -93,7 +97,14 @@ async def chat(request: Request, relay: RelayDep, body: ChatIn) -> Response:
     if not opened or first is None:
         generation.cancel()
         return JSONResponse({"detail": "The client went away."}, status_code=499)
-    raise_if_failed(first)
+    if isinstance(first, Failure):
+        # The question and the failed answer are stored: say where, so a client can show them.
+        detail = {
+            "detail": first.message,
+            "conversation_id": turn.conversation_id,
+            "message_id": turn.message_id,
+        }
+        return JSONResponse(detail, status_code=first.status)
     start = start_event(turn.message_id, generation.meta)
     return sse.event_stream(sse.follow(generation, 0, render_json, first=start))
 
