@@ -33,11 +33,11 @@ from llmrelay.providers.base import (
     GenerationRequest,
     ProviderError,
     ProviderEvent,
-    ProviderInfo,
     TextDelta,
     Usage,
 )
-from llmrelay.providers.openai_errors import CLOSED_EARLY, reported_failure, safe_url, translate
+from llmrelay.providers.openai_client import OpenAIClientProvider
+from llmrelay.providers.openai_errors import CLOSED_EARLY, reported_failure, translate
 
 # Text the model streams: its answer, or its refusal (which a person should see too).
 _TEXT_EVENTS = (ResponseTextDeltaEvent, ResponseRefusalDeltaEvent)
@@ -47,48 +47,18 @@ _TERMINAL_EVENTS = (ResponseCompletedEvent, ResponseIncompleteEvent)
 _DRAIN_SECONDS = 0.5
 
 
-def estimate_tokens(text: str) -> int:
-    """A cheap estimate (about four characters per token for English), not a tokenizer:
-    the real counts come back from the upstream as usage."""
-    return len(text) // 4 + 1 if text else 0
-
-
-class OpenAIProvider:
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None,
-        model: str,
-        timeout: float,
-        max_retries: int,
-        max_tokens: int,
-    ) -> None:
-        # The key lives only inside the client; nothing here logs or repeats it.
-        self._api_key = api_key
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
-        self.model = model
-        self.max_tokens = max_tokens
-        self.info = ProviderInfo(
-            name="openai", model=model, extra={"base_url": safe_url(self._client.base_url)}
-        )
+class OpenAIProvider(OpenAIClientProvider):
+    name = "openai"
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
+        # (The Responses API has no stop sequences; `request.stop` cannot be honoured here.)
+        return {
             "model": request.model or self.model,
             "input": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
-            "max_output_tokens": request.max_tokens or self.max_tokens,
+            "max_output_tokens": self.output_limit(request),
+            **self.sampling(request),
         }
-        # Only what was asked for: the upstream's defaults are the model's own.
-        # (The Responses API has no stop sequences; `request.stop` cannot be honoured here.)
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.top_p is not None:
-            params["top_p"] = request.top_p
-        return params
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
         try:
@@ -128,12 +98,6 @@ class OpenAIProvider:
         if ending.usage is not None:
             yield Usage(ending.usage.input_tokens, ending.usage.output_tokens)
         yield Finished(_finish_reason(ending))
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
 
 def _finish_reason(response: Response) -> FinishReason:

@@ -22,12 +22,11 @@ from llmrelay.providers.base import (
     GenerationRequest,
     ProviderError,
     ProviderEvent,
-    ProviderInfo,
     TextDelta,
     Usage,
 )
-from llmrelay.providers.openai import estimate_tokens
-from llmrelay.providers.openai_errors import CLOSED_EARLY, safe_url, translate
+from llmrelay.providers.openai_client import OpenAIClientProvider
+from llmrelay.providers.openai_errors import CLOSED_EARLY, translate
 
 # Chat Completions' reasons, in llmrelay's words; anything else (tool calls…) ended normally.
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -37,27 +36,8 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-class OpenAICompatibleProvider:
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        model: str,
-        timeout: float,
-        max_retries: int,
-        max_tokens: int,
-    ) -> None:
-        # The key lives only inside the client; nothing here logs or repeats it.
-        self._api_key = api_key
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
-        self.model = model
-        self.max_tokens = max_tokens
-        self.info = ProviderInfo(
-            name="openai-compatible", model=model, extra={"base_url": safe_url(self._client.base_url)}
-        )
+class OpenAICompatibleProvider(OpenAIClientProvider):
+    name = "openai-compatible"
 
     def _params(self, request: GenerationRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -66,13 +46,9 @@ class OpenAICompatibleProvider:
             "stream": True,
             "stream_options": {"include_usage": True},
             # `max_tokens`, not `max_completion_tokens`: the name compatible servers know.
-            "max_tokens": request.max_tokens or self.max_tokens,
+            "max_tokens": self.output_limit(request),
+            **self.sampling(request),
         }
-        # Only what was asked for: the server's defaults are the model's own.
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.top_p is not None:
-            params["top_p"] = request.top_p
         if request.stop:
             params["stop"] = list(request.stop)
         return params
@@ -116,9 +92,3 @@ class OpenAICompatibleProvider:
         if usage is not None:
             yield usage
         yield Finished(_FINISH_REASONS.get(finish, "stop"))
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
-
-    async def aclose(self) -> None:
-        await self._client.close()

@@ -1,0 +1,30 @@
+"""A client may ask for fewer tokens than the configured ceiling, never for more."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmrelay.providers.openai import OpenAIProvider
+from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
+from tests.test_provider_openai import KEY, ask, collect, serve_fake
+
+
+@pytest.mark.parametrize(
+    "backend, path, field",
+    [
+        (OpenAIProvider, "/v1/responses", "max_output_tokens"),
+        (OpenAICompatibleProvider, "/v1/chat/completions", "max_tokens"),
+    ],
+)
+@pytest.mark.parametrize("asked, sent", [(None, 64), (10, 10), (10_000, 64)])
+async def test_output_limit_is_capped(
+    backend: type[OpenAIProvider], path: str, field: str, asked: int | None, sent: int
+) -> None:
+    with serve_fake() as (fake, url):
+        provider = backend(api_key=KEY, base_url=f"{url}/v1", model="m", timeout=10, max_retries=0, max_tokens=64)
+        try:
+            await collect(provider.stream(ask(max_tokens=asked)))
+        finally:
+            await provider.aclose()
+    [received] = [r for r in fake.requests if r.path == path]
+    assert received.body[field] == sent
