@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from llmrelay import sse
-from llmrelay.api.common import clean_message, unless_disconnected
+from llmrelay.api.common import clean_message, first_event
 from llmrelay.auth import current_caller
 from llmrelay.conversations import ConversationNotFound, start_turn, store_of
 from llmrelay.providers.base import Finished, TextDelta, Usage
@@ -93,10 +93,7 @@ async def chat(request: Request, relay: RelayDep, body: ChatIn) -> Response:
     except ConversationNotFound:
         raise HTTPException(404, f"No conversation with id {body.conversation_id!r}.") from None
     generation = turn.generation
-    opened, first = await unless_disconnected(request, generation.wait_first_event())
-    if not opened or first is None:
-        generation.cancel()
-        return JSONResponse({"detail": "The client went away."}, status_code=499)
+    first = await first_event(request, generation)
     if isinstance(first, Failure):
         # The question and the failed answer are stored: say where, so a client can show them.
         detail = {

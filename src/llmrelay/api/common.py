@@ -10,7 +10,7 @@ from typing import TypeVar
 from fastapi import HTTPException, Request
 
 from llmrelay.settings import Settings
-from llmrelay.streams import Failure, LogEvent
+from llmrelay.streams import Failure, Generation, GenerationResult, LogEvent
 
 T = TypeVar("T")
 
@@ -61,3 +61,28 @@ def raise_if_failed(event: LogEvent) -> None:
     """A generation whose first event is a failure never started: that is an HTTP status."""
     if isinstance(event, Failure):
         raise HTTPException(event.status, event.message)
+
+
+class ClientGone(Exception):
+    """The client left while its handler waited; the generation has been cancelled.
+
+    The app answers it with 499 (nginx's "client closed request"), which nobody reads: it only
+    ends the handler and marks the log line."""
+
+
+async def first_event(request: Request, generation: Generation) -> LogEvent:
+    """Open the upstream (up to its first event) while a failure can still be a status."""
+    opened, first = await unless_disconnected(request, generation.wait_first_event())
+    if not opened or first is None:
+        generation.cancel()
+        raise ClientGone
+    return first
+
+
+async def final_result(request: Request, generation: Generation) -> GenerationResult:
+    """The end of a non-streamed answer, unless the client leaves first (then it stops)."""
+    done, result = await unless_disconnected(request, generation.wait_finished())
+    if not done or result is None:
+        generation.cancel()
+        raise ClientGone
+    return result

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from llmrelay.api import openai_errors
+from llmrelay.api.common import ClientGone
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,12 @@ def _openai(exc: openai_errors.OpenAIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "The client went away."}, status_code=499)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -3,7 +3,7 @@
 Every answer runs on the stream machinery (`relay.streams`) with no grace period: nobody
 resumes a /v1 stream, so when its client leaves, the upstream generation stops at once.
 A handler that waits (for a whole answer, or for a stream's first event) watches for the
-client leaving too (`unless_disconnected`). Failures before a stream starts are HTTP statuses
+client leaving too (`api.common`). Failures before a stream starts are HTTP statuses
 with OpenAI's error body, so the SDKs raise their matching exceptions.
 """
 
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from llmrelay import sse
-from llmrelay.api.common import unless_disconnected
+from llmrelay.api import common
 from llmrelay.api.openai_chat import ChunkRenderer, completion
 from llmrelay.api.openai_errors import OpenAIError, from_failure
 from llmrelay.api.openai_responses import (
@@ -75,21 +75,15 @@ def provider_for(relay: Relay, name: str) -> Provider:
 
 async def whole_answer(request: Request, generation: Generation) -> GenerationResult:
     """Wait for the end of a non-streamed answer, unless the client leaves first."""
-    done, result = await unless_disconnected(request, generation.wait_finished())
-    if not done or result is None:
-        generation.cancel()
-        raise OpenAIError(499, "The client went away.")
+    result = await common.final_result(request, generation)
     if result.failure is not None:
         raise from_failure(result.failure)
     return result
 
 
-async def first_event(request: Request, generation: Generation) -> LogEvent:
+async def opened_stream(request: Request, generation: Generation) -> LogEvent:
     """Open the upstream (up to its first event) while a failure can still be a status."""
-    opened, first = await unless_disconnected(request, generation.wait_first_event())
-    if not opened or first is None:
-        generation.cancel()
-        raise OpenAIError(499, "The client went away.")
+    first = await common.first_event(request, generation)
     if isinstance(first, Failure):
         raise from_failure(first)
     return first
@@ -157,7 +151,7 @@ async def chat_completions(
         return JSONResponse(
             completion(completion_id, body.model, created, result.text, result.finish_reason, tokens)
         )
-    await first_event(request, generation)
+    await opened_stream(request, generation)
     renderer = ChunkRenderer(
         completion_id=completion_id,
         model=body.model,
@@ -274,7 +268,7 @@ async def create_response(
             result.usage, lambda: prompt_counter(provider, messages), provider.count_tokens, result.text
         )
         return JSONResponse(shape.finished(result.text, result.finish_reason, tokens, None))
-    await first_event(request, generation)
+    await opened_stream(request, generation)
     renderer = EventRenderer(
         shape=shape,
         prompt_tokens=lambda: prompt_counter(provider, messages),

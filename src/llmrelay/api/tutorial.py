@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from llmrelay import sse
-from llmrelay.api.common import clean_message, raise_if_failed, unless_disconnected
+from llmrelay.api.common import clean_message, final_result, first_event, raise_if_failed
 from llmrelay.auth import current_caller
 from llmrelay.providers.base import ChatMessage, GenerationRequest
 from llmrelay.relay import Relay, RelayDep
@@ -64,10 +63,7 @@ async def _complete(request: Request, relay: Relay, message: str | None) -> Comp
     text = clean_message(message, relay.settings)
     # Nobody can resume a non-streamed answer: it stops as soon as its client leaves.
     generation = _start(relay, request, text, grace_seconds=0)
-    done, result = await unless_disconnected(request, generation.wait_finished())
-    if not done or result is None:
-        generation.cancel()
-        return JSONResponse({"detail": "The client went away."}, status_code=499)
+    result = await final_result(request, generation)
     if result.failure is not None:
         raise HTTPException(result.failure.status, result.failure.message)
     return CompleteOut(data=result.text)
@@ -85,10 +81,7 @@ async def _stream(request: Request, relay: Relay, message: str | None, last_even
     text = clean_message(message, relay.settings)
     generation = _start(relay, request, text, grace_seconds=relay.settings.detach_grace_seconds)
     # Open the upstream (up to its first event) while a failure can still be a status.
-    opened, first = await unless_disconnected(request, generation.wait_first_event())
-    if not opened or first is None:
-        generation.cancel()
-        return JSONResponse({"detail": "The client went away."}, status_code=499)
+    first = await first_event(request, generation)
     raise_if_failed(first)
     start = sse.tutorial_start(generation.id)
     return sse.event_stream(sse.follow(generation, 0, sse.render_tutorial, first=start))
