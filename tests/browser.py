@@ -143,9 +143,10 @@ def dialogs_of(page: Page, *, accept: bool) -> list[str]:
     return seen
 
 
-def stored_conversation(base_url: str, conversation_id: str) -> dict[str, Any]:
-    """The conversation as the server keeps it (GET /api/conversations/{id})."""
-    response = httpx.get(f"{base_url}/api/conversations/{conversation_id}", timeout=10)
+def stored_conversation(base_url: str, conversation_id: str, key: str | None = None) -> dict[str, Any]:
+    """The conversation as the server keeps it (GET /api/conversations/{id}), with `key` if given."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    response = httpx.get(f"{base_url}/api/conversations/{conversation_id}", headers=headers, timeout=10)
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body

@@ -12,8 +12,20 @@
 //   server cancels an answer whose client left before it began).
 // - `end` comes only after the server stored the answer, so the stored one (its markdown rendered
 //   and sanitised by the server) then replaces the streamed text.
+// - The model can fail before `start`, too: the server then stores the question and the failed
+//   answer and names them in its error, and the page shows them as stored, like a later failure.
+// - A 401 (keys are in force) is the key form's to tell, not the page's alert. Nothing is retried:
+//   the question stays in the message box, to send again once the key is saved.
 
-import { attachToAnswer, cancelAnswer, getConversation, ShownError, startTurn, UNREACHABLE } from "./api.js";
+import {
+  attachToAnswer,
+  cancelAnswer,
+  getConversation,
+  isKeyError,
+  ShownError,
+  startTurn,
+  UNREACHABLE,
+} from "./api.js";
 import { readEvents } from "./sse.js";
 import * as view from "./transcript.js";
 
@@ -23,7 +35,8 @@ const DEFAULT_RETRY_MS = 1000;
 // hooks: status(run, text), error(run, text), started(run), finished(run, outcome, statusText);
 // called from the first event on (the caller says what the page shows until then).
 // Outcomes: "ended" (the server finished it, `run.finishReason` says how), "stopped", "refused"
-// (never started), "lost" (the connection could not be resumed).
+// (never started), "failed" (failed before it started, and stored: `run.conversationId` names
+// where), "lost" (the connection could not be resumed).
 function newRun(hooks, fields) {
   return {
     hooks,
@@ -102,9 +115,11 @@ async function showStored(run) {
   if (!run.node || !run.conversationId) return false;
   try {
     const conversation = await getConversation(run.conversationId);
-    const stored = conversation.messages.find((m) => m.id === run.messageId);
-    if (!stored || !run.node) return false;
-    view.showStoredAnswer(run.node, stored);
+    const at = conversation.messages.findIndex((m) => m.id === run.messageId);
+    if (at === -1 || !run.node) return false;
+    view.showStoredAnswer(run.node, conversation.messages[at]);
+    const question = conversation.messages[at - 1];
+    if (run.userNode && question?.role === "user") run.userNode.dataset.id = question.id;
     return true;
   } catch {
     return false;
@@ -136,10 +151,26 @@ async function finishEnded(run) {
 // The answer never started. What this page showed of the question goes (it stays in the form,
 // to send again); if the server kept anything of it, reading the conversation again shows it.
 function refuse(run, text) {
-  run.hooks.error(run, text);
+  if (text) run.hooks.error(run, text);
   for (const node of [run.userNode, run.node]) if (node) view.removeMessage(node);
   run.node = run.userNode = null;
   settle(run, "refused", "");
+}
+
+// The server's error names a stored conversation and answer: the model failed before `start`.
+const storedFailure = (err) =>
+  typeof err.body?.conversation_id === "string" && typeof err.body?.message_id === "string";
+
+// Failed before it started, and stored: the question stays, the answer shows as stored (why it
+// failed in its note). The message box keeps the question too, to send again if the person wants.
+async function failBeforeStart(run, err) {
+  run.conversationId = err.body.conversation_id;
+  run.messageId = err.body.message_id;
+  run.failed = true;
+  if (run.node) run.node.dataset.id = run.messageId;
+  run.hooks.error(run, err.message);
+  if (!(await showStored(run)) && run.node) view.setNote(run.node, `This answer failed: ${err.message}`);
+  settle(run, "failed", "The answer failed before it started.");
 }
 
 // Follows the answer until it is over: the first connection from `open`, then resumes.
@@ -151,8 +182,10 @@ async function follow(run, open) {
       if (run.stopping) return; // Stop aborted the request; stop() settles the run
       if (err instanceof ShownError) {
         if (err.status === 410) return finishEnded(run); // over, and stored: show it whole
-        if (!run.messageId) return refuse(run, err.message);
-        run.hooks.error(run, err.message);
+        if (!run.messageId && storedFailure(err)) return failBeforeStart(run, err);
+        const shown = isKeyError(err) ? "" : err.message; // the key form tells a 401
+        if (!run.messageId) return refuse(run, shown);
+        if (shown) run.hooks.error(run, shown);
         return settle(run, "lost", "The answer is incomplete.");
       }
       // Anything else is the network: a refused, reset or cut connection.

@@ -1,22 +1,49 @@
 // llmrelay's HTTP API as the page uses it: JSON requests, and event streams opened with fetch().
+// Every request carries the saved API key, if there is one (see keys.js); a 401 tells whoever
+// asked with `whenKeyRefused` (the key form), then fails like any other refusal.
+
+import { authorizationFor, keyProblem, savedKey } from "./keys.js";
 
 export const UNREACHABLE = "The server cannot be reached. Is llmrelay running?";
 
-// A message for the person (the server's `detail`, or what went wrong); `status` when it had one.
+// A message for the person (the server's `detail`, or what went wrong); `status` when it had one,
+// and the body's other fields (`conversation_id`… of a failed answer that was stored).
 export class ShownError extends Error {
-  constructor(message, status = 0) {
+  constructor(message, status = 0, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
-async function detailOf(response) {
+// The server wants a (different) API key: the key form says so, not the page's alert.
+export const isKeyError = (err) => err instanceof ShownError && err.status === 401;
+
+let keyRefused = () => {};
+
+// `listener(detail, savedKey)` is called on every 401, with the key saved when the request went.
+export function whenKeyRefused(listener) {
+  keyRefused = listener;
+}
+
+async function refusal(response, keyThen) {
   const body = await response.json().catch(() => null);
   const detail = body?.detail;
-  if (typeof detail === "string" && detail) return detail;
-  if (Array.isArray(detail)) return detail.map((d) => d?.msg ?? JSON.stringify(d)).join("; ");
-  const reason = response.statusText ? ` ${response.statusText}` : "";
-  return `The server answered ${response.status}${reason}.`;
+  let message;
+  if (typeof detail === "string" && detail) message = detail;
+  else if (Array.isArray(detail)) message = detail.map((d) => d?.msg ?? JSON.stringify(d)).join("; ");
+  else message = `The server answered ${response.status}${response.statusText ? ` ${response.statusText}` : ""}.`;
+  if (response.status === 401) keyRefused(message, keyThen);
+  return new ShownError(message, response.status, body && typeof body === "object" ? body : null);
+}
+
+// fetch() with the saved key; rejects with ShownError when the server refused.
+async function send(url, init) {
+  const saved = savedKey();
+  const key = keyProblem(saved) ? "" : saved; // one fetch() cannot send is left out: "missing key"
+  const response = await fetch(url, { ...init, headers: { ...init.headers, ...authorizationFor(key) } });
+  if (!response.ok) throw await refusal(response, saved);
+  return response;
 }
 
 async function requestJSON(method, url, body) {
@@ -27,11 +54,11 @@ async function requestJSON(method, url, body) {
   }
   let response;
   try {
-    response = await fetch(url, init);
-  } catch {
+    response = await send(url, init);
+  } catch (err) {
+    if (err instanceof ShownError) throw err;
     throw new ShownError(UNREACHABLE);
   }
-  if (!response.ok) throw new ShownError(await detailOf(response), response.status);
   return response.status === 204 ? null : response.json();
 }
 
@@ -49,8 +76,7 @@ export const cancelAnswer = (messageId) => requestJSON("POST", messageUrl(messag
 // TypeError when it cannot be reached, AbortError when `signal` aborted the request.
 async function openStream(url, init) {
   const headers = { Accept: "text/event-stream", ...init.headers };
-  const response = await fetch(url, { ...init, headers, cache: "no-store" });
-  if (!response.ok) throw new ShownError(await detailOf(response), response.status);
+  const response = await send(url, { ...init, headers, cache: "no-store" });
   if (!(response.headers.get("Content-Type") ?? "").startsWith("text/event-stream")) {
     throw new ShownError("The server answered with something other than an event stream.");
   }

@@ -4,9 +4,14 @@
 //
 // An answer keeps being followed when the person opens another conversation (off screen, so
 // the server keeps generating it), and comes back on screen if they return to it before it ends.
+//
+// When keys are in force and the API answers 401, the key form asks for one (keyform.js); once
+// it is saved, what failed for want of it is done again: the list read, the conversation opened.
+// A message is never sent again by itself (that could ask the model twice): it waits in the box.
 
 import * as answers from "./answer.js";
-import { getConversation } from "./api.js";
+import { getConversation, isKeyError } from "./api.js";
+import { setUpKeyForm } from "./keyform.js";
 import { createConversationList, setUpConversationActions, urlOf } from "./sidebar.js";
 import * as view from "./transcript.js";
 
@@ -23,6 +28,7 @@ let openId = null; // the conversation on screen; null: a new chat
 let current = null; // the answer on screen while it is being written, or null
 const following = new Set(); // every answer being followed, on screen or not
 let opening = 0; // only the newest open request is shown
+let awaitingKey = null; // the conversation that could not be opened without a key
 
 // "idle": ready for a message; "loading": a conversation is being read; "answering": Stop works.
 function setForm(state) {
@@ -76,8 +82,13 @@ const hooks = {
     if (run === current) input.value = "";
     conversations.refresh();
   },
-  finished(run, _outcome, statusText) {
+  finished(run, outcome, statusText) {
     following.delete(run);
+    if (outcome === "failed" && run === current && openId === null) {
+      // The model failed before answering, but the new conversation was stored: open it.
+      setOpen(run.conversationId);
+      history.replaceState(null, "", urlOf(run.conversationId));
+    }
     conversations.refresh();
     if (run !== current) return;
     current = null;
@@ -109,6 +120,7 @@ function leaveCurrent() {
 
 function newChat({ push }) {
   opening += 1;
+  awaitingKey = null;
   leaveCurrent();
   hideError();
   setOpen(null);
@@ -120,6 +132,7 @@ function newChat({ push }) {
 
 async function openConversation(id, { push = false } = {}) {
   const mine = ++opening;
+  awaitingKey = null;
   leaveCurrent();
   hideError();
   setOpen(id);
@@ -132,6 +145,12 @@ async function openConversation(id, { push = false } = {}) {
   } catch (err) {
     if (mine !== opening) return;
     view.clearTranscript();
+    if (isKeyError(err)) {
+      // Stays this conversation's page (and URL); the key form asks, and Save opens it.
+      awaitingKey = id;
+      setForm("idle");
+      return;
+    }
     setOpen(null);
     history.replaceState(null, "", urlOf(null));
     setForm("idle");
@@ -204,6 +223,26 @@ document.addEventListener("keydown", (event) => {
 
 newChatButton.addEventListener("click", () => newChat({ push: true }));
 window.addEventListener("popstate", openFromUrl);
+
+// ---- The API key ----
+
+setUpKeyForm({
+  onSaved() {
+    conversations.refresh();
+    if (awaitingKey !== null && awaitingKey === openId) {
+      openConversation(awaitingKey);
+      return;
+    }
+    if (current === null) {
+      if (input.value.trim()) setStatus("Key saved: send your message again.");
+      input.focus();
+    }
+  },
+  onForgotten() {
+    conversations.refresh(); // on a server with keys in force, the form comes back at once
+    if (current === null) input.focus();
+  },
+});
 
 conversations.refresh();
 openFromUrl();

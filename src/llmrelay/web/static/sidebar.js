@@ -1,7 +1,7 @@
 // The list of conversations, and the open conversation's title with Rename and Delete.
 // Titles are the user's own words (the first message, or what they renamed it to): textContent.
 
-import { deleteConversation, listConversations, renameConversation } from "./api.js";
+import { deleteConversation, isKeyError, listConversations, renameConversation } from "./api.js";
 
 const list = document.getElementById("conversationList");
 const listNote = document.getElementById("listNote");
@@ -65,7 +65,10 @@ export function createConversationList(onOpen) {
       if (mine === refreshing) render(conversations);
     } catch (err) {
       // Not the page's alert: that one belongs to the answer. Say it here, quietly.
-      if (mine === refreshing) listNote.textContent = `Could not load the conversations: ${err.message}`;
+      if (mine !== refreshing) return;
+      listNote.textContent = isKeyError(err)
+        ? "The conversations are listed once the API key is saved." // the key form says why
+        : `Could not load the conversations: ${err.message}`;
     }
   }
 
@@ -115,7 +118,7 @@ export function setUpConversationActions({ openId, onRenamed, onDeleted, showErr
     try {
       await renameConversation(id, newTitle);
     } catch (err) {
-      showError(err.message);
+      if (!isKeyError(err)) showError(err.message); // else the key form asks for one
       return;
     }
     title.textContent = newTitle;
@@ -131,7 +134,7 @@ export function setUpConversationActions({ openId, onRenamed, onDeleted, showErr
     try {
       await deleteConversation(id);
     } catch (err) {
-      showError(err.message);
+      if (!isKeyError(err)) showError(err.message); // else the key form asks for one
       return;
     }
     onDeleted(id);
