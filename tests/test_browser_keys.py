@@ -227,6 +227,7 @@ def test_the_key_survives_a_reload_and_forget_key_clears_it(page: Page) -> None:
         page.goto(f"{url}/?c={conversation_id}")
         expect_key_form(page, MISSING)
         assert open_conversation_id(page) == conversation_id
+        expect(page.get_by_role("button", name="Rename this conversation")).to_be_hidden()
         save_key(page, KEY)
         expect(page.locator("#conversationTitle")).to_have_text("Open me later")
         assert questions(page) == ["Open me later"]
@@ -249,6 +250,10 @@ def test_the_key_survives_a_reload_and_forget_key_clears_it(page: Page) -> None:
         assert saved_key(page) is None
         expect_key_form(page, MISSING)  # the server wants one: the form is back at once
         expect(page.get_by_role("button", name="Forget key")).to_be_hidden()
+        # What the key unlocked leaves the screen with it.
+        expect(page.locator("#transcript article")).to_have_count(0)
+        expect(page.locator("#conversationList a")).to_have_count(0)
+        expect(page.locator("#conversationTitle")).to_have_text("New chat")
         page.reload()
         expect_key_form(page, MISSING)
         assert listed_titles(page) == []

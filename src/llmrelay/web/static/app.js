@@ -148,6 +148,7 @@ async function openConversation(id, { push = false } = {}) {
     if (isKeyError(err)) {
       // Stays this conversation's page (and URL); the key form asks, and Save opens it.
       awaitingKey = id;
+      actions.hidden = true; // nothing to rename or delete until it can be read
       setForm("idle");
       return;
     }
@@ -239,8 +240,12 @@ setUpKeyForm({
     }
   },
   onForgotten() {
-    conversations.refresh(); // on a server with keys in force, the form comes back at once
-    if (current === null) input.focus();
+    // Read again without the key: where keys are in force the form comes back at once, and
+    // what the key unlocked leaves the screen (a shared computer).
+    conversations.refresh();
+    if (current !== null) return;
+    if (openId !== null) openConversation(openId);
+    else input.focus();
   },
 });
 

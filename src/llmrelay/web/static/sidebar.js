@@ -66,9 +66,15 @@ export function createConversationList(onOpen) {
     } catch (err) {
       // Not the page's alert: that one belongs to the answer. Say it here, quietly.
       if (mine !== refreshing) return;
-      listNote.textContent = isKeyError(err)
-        ? "The conversations are listed once the API key is saved." // the key form says why
-        : `Could not load the conversations: ${err.message}`;
+      if (isKeyError(err)) {
+        // Not shown to whoever has no key (one forgotten, or revoked).
+        titles = new Map();
+        list.replaceChildren();
+        showTitle();
+        listNote.textContent = "The conversations are listed once the API key is saved.";
+      } else {
+        listNote.textContent = `Could not load the conversations: ${err.message}`;
+      }
     }
   }
 
