@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,26 +62,32 @@ def check(ok: bool | None) -> str:
 
 def plot_overhead(rows: dict[str, dict[str, float | None]], path: Path, pattern: str, streams: int) -> None:
     names = list(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, key, title in (
-        (axes[0], "ttft", "Time to first token (ms)"),
-        (axes[1], "total", "Total time (ms)"),
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.55 * len(names) + 2.2))
+    for ax, key, title, log in (
+        (axes[0], "ttft", "Time to first token, ms (log scale)", True),
+        (axes[1], "total", "Total time of a 2 s answer, ms", False),
     ):
         meds = [rows[n][f"{key}_med"] or 0 for n in names]
         p99s = [rows[n][f"{key}_p99"] or 0 for n in names]
         y = range(len(names))
-        ax.barh([i + 0.2 for i in y], meds, height=0.4, label="median", color="#4c72b0")
-        ax.barh([i - 0.2 for i in y], p99s, height=0.4, label="p99", color="#dd8452")
+        ax.barh([i - 0.2 for i in y], meds, height=0.4, label="median", color="#4c72b0")
+        ax.barh([i + 0.2 for i in y], p99s, height=0.4, label="p99", color="#dd8452")
         ax.set_yticks(list(y), names)
         ax.invert_yaxis()
         ax.set_title(title)
         ax.grid(axis="x", alpha=0.3)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(left=max(0.1, min(v for v in meds if v > 0) / 2), right=max(p99s) * 4)
+        else:
+            ax.set_xlim(0, max(p99s) * 1.25)
         for i, (m, p) in enumerate(zip(meds, p99s, strict=True)):
-            ax.text(m, i + 0.2, f" {m:,.1f}", va="center", fontsize=8)
-            ax.text(p, i - 0.2, f" {p:,.1f}", va="center", fontsize=8)
-    axes[0].legend(loc="lower right")
+            ax.text(m, i - 0.2, f" {m:,.1f}", va="center", fontsize=8)
+            ax.text(p, i + 0.2, f" {p:,.1f}", va="center", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right")
     fig.suptitle(f"Overhead ({pattern}): {streams} streams of 200 tokens 10 ms apart (lower is better)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -91,7 +98,8 @@ def plot_throughput(data: dict[str, list[dict[str, Any]]], path: Path) -> None:
         xs = [lv["concurrency"] for lv in levels]
         axes[0].plot(xs, [lv["tokens_per_second"] for lv in levels], marker="o", label=name)
         axes[1].plot(xs, [lv["ttft_ms"]["median"] or float("nan") for lv in levels], marker="o", label=name)
-    axes[0].set_title("Tokens per second delivered (higher is better)")
+    axes[0].set_title("Tokens per second delivered (higher is better, log scale)")
+    axes[0].set_yscale("log")
     axes[1].set_title("Median time to first token, ms (lower is better)")
     axes[1].set_yscale("log")
     for ax in axes:
@@ -146,7 +154,8 @@ def plot_embedded(e: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    r = json.loads((RESULTS / "latest.json").read_text())
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS / "latest.json"
+    r = json.loads(source.read_text())
     m = r["machine"]
     lines = [
         "# llmrelay benchmarks",
@@ -221,8 +230,12 @@ def main() -> None:
             "",
             f"Closed loop: N workers each open a stream as soon as their last one ended, "
             f"{r['settings']['seconds_per_level']} s per level; the upstream sends each 200-token answer "
-            "as fast as it can. The server under test is pinned to one core; *server CPU* is the share of "
-            "that core it used. *direct* is the client + fake upstream alone (the ceiling of this rig).",
+            "as fast as it can. Targets are interleaved within each level, "
+            f"{r['settings'].get('passes', 1)} passes; each row is the pass with the most tokens/s (other work "
+            "on this shared machine can only slow a pass down; every pass's figure is in the JSON). The "
+            "server under test is pinned to one core; *server CPU* is the share of that core it used "
+            "(well under 1.00 means it was waiting, or the core was taken by something else). *direct* is "
+            "the client + fake upstream alone (the ceiling of this rig).",
             "",
             "![throughput](results/throughput.png)",
             "",
@@ -345,6 +358,12 @@ def main() -> None:
             "| --- | --- | ---: |",
             f"| `llmrelay serve`, embedded model → /healthz | {s['healthz_local_s']} | "
             f"{fmt(med(s['healthz_local_s']), 2)} |",
+            *[
+                f"| `llmrelay serve`, embedded model → /healthz, {k.split('(')[1].rstrip(')')} | {v} "
+                f"| {fmt(med(v), 2)} |"
+                for k, v in s.items()
+                if k.startswith("healthz_local_s (")
+            ],
             f"| `llmrelay serve`, openai-compatible → /healthz | {s['healthz_openai_compatible_s']} | "
             f"{fmt(med(s['healthz_openai_compatible_s']), 2)} |",
             f"| `llmrelay ask`, embedded model → first token | {[a['first_byte_s'] for a in ask]} | "
@@ -375,7 +394,11 @@ def main() -> None:
         "## Machine and versions",
         "",
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
-        f"open-files limit {m['fd_limit']}. " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        f"open-files limit {m['fd_limit']}. Load average (1, 5, 15 min) at the start "
+        f"{m.get('load_average_start')}, at the end {m.get('load_average_end')}: on 2 cores, anything above "
+        "~1 is other work competing with the bench (this machine is shared while it runs). "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + ".",
         "",
         "## Method",
         "",

@@ -63,6 +63,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "commit": commit,
         "fd_limit": procs.raise_fd_limit(),
+        # Other work on the machine slows every server alike, but it does add noise: say how much.
+        "load_average_start": os.getloadavg(),
         "versions": {
             "llmrelay": version(app, "llmrelay"),
             "uvicorn": version(app, "uvicorn"),
@@ -77,9 +79,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def source_tree(name: str, rev: str, patches: list[Path] = ()) -> Path:  # type: ignore[assignment]
+def source_tree(name: str, rev: str, patches: list[Path] = ()) -> Path | None:  # type: ignore[assignment]
     """llmrelay's source as of `rev` with `patches` applied, in a git worktree under bench/.work,
-    so one run can measure the code before a change and after it side by side."""
+    so one run can measure the code before a change and after it side by side. None when a
+    patch no longer applies (the code it changes has moved on): that variant is skipped."""
     path = procs.WORK / "trees" / name
     if path.exists():
         subprocess.run(
@@ -94,7 +97,10 @@ def source_tree(name: str, rev: str, patches: list[Path] = ()) -> Path:  # type:
     )
     for patch in patches:
         # -3: fall back to a 3-way merge when the lines around a change have moved on since.
-        subprocess.run(["git", "apply", "-3", str(patch)], cwd=path, check=True)
+        applied = subprocess.run(["git", "apply", "-3", str(patch)], cwd=path, capture_output=True, text=True)
+        if applied.returncode != 0:
+            print(f"[bench] {patch.name} does not apply to {rev} any more; skipping '{name}'", flush=True)
+            return None
     return path / "src"
 
 
@@ -102,11 +108,11 @@ def variants(args: argparse.Namespace) -> dict[str, Path]:
     """Extra llmrelays to run beside the work tree's: `before` (--baseline REV) and `proposed`
     (the work tree's commit plus bench/proposals/*.patch: changes to files this bench does not own)."""
     found: dict[str, Path] = {}
-    if args.baseline:
-        found["llmrelay before"] = source_tree("before", args.baseline)
+    if args.baseline and (before := source_tree("before", args.baseline)) is not None:
+        found["llmrelay before"] = before
     patches = sorted((procs.BENCH / "proposals").glob("*.patch"))
-    if args.proposed and patches:
-        found["llmrelay proposed"] = source_tree("proposed", "HEAD", patches)
+    if args.proposed and patches and (proposed := source_tree("proposed", "HEAD", patches)) is not None:
+        found["llmrelay proposed"] = proposed
     return found
 
 
@@ -156,10 +162,7 @@ def overhead_and_throughput(args: argparse.Namespace, out: dict[str, Any]) -> No
         if "throughput" in args.only:
             t = targets(FAST, relays(FAST))
             started = time.perf_counter()
-            out["throughput"] = {
-                name: scenarios.throughput(target, server, args.levels, args.seconds, timeout=60)
-                for name, (target, server) in t.items()
-            }
+            out["throughput"] = scenarios.throughput(t, args.levels, args.seconds, args.passes, timeout=60)
             out["throughput_seconds"] = round(time.perf_counter() - started, 1)
             save(out)
 
@@ -228,6 +231,13 @@ def startup(args: argparse.Namespace, out: dict[str, Any]) -> None:
     result["healthz_local_s"] = scenarios.startup_healthz(
         lambda: procs.llmrelay(None, "", name="llmrelay-start", env={"LLMRELAY_PROVIDER": "local"}), 3
     )
+    for name, src in variants(args).items():
+        result[f"healthz_local_s ({name})"] = scenarios.startup_healthz(
+            lambda src=src: procs.llmrelay(
+                None, "", name="llmrelay-start-v", src=src, env={"LLMRELAY_PROVIDER": "local"}
+            ),
+            3,
+        )
     with procs.fake_upstream(TOKENS, GAP_MS) as up:
         result["healthz_openai_compatible_s"] = scenarios.startup_healthz(
             lambda: procs.llmrelay(up, SLOW, name="llmrelay-start-oc"), 3
@@ -259,9 +269,10 @@ def main() -> None:
         help="also run HEAD + bench/proposals/*.patch as 'llmrelay proposed'",
     )
     parser.add_argument("--streams", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--levels", default="1,4,16,64")
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--levels", default="1,8,64")
+    parser.add_argument("--seconds", type=float, default=2.5)
+    parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--many", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the bench itself")
     args = parser.parse_args()
@@ -269,6 +280,7 @@ def main() -> None:
     args.levels = [int(x) for x in args.levels.split(",")]
     if args.quick:
         args.streams, args.runs, args.levels, args.seconds, args.many = 20, 1, [1, 8], 1.0, 500
+        args.passes = 1
     procs.pin_self()
     started = time.perf_counter()
     out: dict[str, Any] = {
@@ -279,6 +291,7 @@ def main() -> None:
             "runs": args.runs,
             "levels": args.levels,
             "seconds_per_level": args.seconds,
+            "passes": args.passes,
             "many": args.many,
             "tokens": TOKENS,
             "gap_ms": GAP_MS,
@@ -296,6 +309,7 @@ def main() -> None:
             print(f"[bench] {name} …", flush=True)
             step(args, out)
     out["seconds"] = round(time.perf_counter() - started, 1)
+    out["machine"]["load_average_end"] = os.getloadavg()
     save(out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"run-{stamp}.json").write_text(json.dumps(out, indent=1))
