@@ -64,6 +64,8 @@ def test_requests_streams_generations_and_cancellations_are_counted(slow_server:
     assert httpx.get(f"{url}/chat-complete").status_code == 422
     assert httpx.get(f"{url}/no/such/page").status_code == 404
     assert httpx.get(f"{url}/static/app.css").status_code == 200
+    for unknown in ("conv_nope", "conv_other"):
+        assert httpx.get(f"{url}/api/conversations/{unknown}").status_code == 404
 
     # A stream the client leaves after its first delta: open while it runs, then cancelled.
     with (
@@ -93,6 +95,9 @@ def test_requests_streams_generations_and_cancellations_are_counted(slow_server:
     assert requests("/no/such/page", "404") == 0
     assert requests("/metrics", "200") >= 2  # the two scrapes while the stream was open
     assert requests("/static/{path}", "200") == 1
+    # A route with a parameter is counted under its template, never its raw paths.
+    assert requests("/api/conversations/{conversation_id}", "404") == 2
+    assert not any("conv_nope" in str(labels) for _, labels in samples)
 
     model = "scripted"
     labels = {"provider": "scripted", "model": model}
