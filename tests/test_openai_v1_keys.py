@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -100,7 +101,18 @@ async def test_stored_keys_usage_and_revocation(scripted: ScriptedProvider, data
                     await other.responses.create(
                         model="scripted", input="x", previous_response_id=response.id
                     )
+                await other.models.list()  # Bob's key works, and the server remembers it
                 assert await store.revoke_api_key("bob")
+                # Revoked from another process (the CLI's way): refused within the lookup's
+                # memory of 2 s, and from then on.
+                revoked_at = time.monotonic()
+                while True:
+                    try:
+                        await other.models.list()
+                    except openai.AuthenticationError:
+                        break
+                    assert time.monotonic() - revoked_at < 3, "a revoked key still works after 3 s"
+                    await asyncio.sleep(0.1)
                 with pytest.raises(openai.AuthenticationError):
                     await other.models.list()
             totals = {row["name"]: row for row in await store.usage_by_key()}

@@ -41,7 +41,14 @@ def create_app(
             retention_seconds=settings.stream_retention_seconds, observers=[app_metrics.observe_generation]
         )
         store = await Store.open(settings.database_url)
-        app.state.relay = Relay(settings=settings, provider=backend, streams=streams, models=registry, store=store)
+        app.state.relay = Relay(
+            settings=settings,
+            provider=backend,
+            streams=streams,
+            models=registry,
+            store=store,
+            key_lookup=auth.KeyLookup(store),
+        )
         log.info(
             "llmrelay %s ready: provider=%s model=%s models=%s",
             __version__,

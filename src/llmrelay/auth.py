@@ -12,8 +12,10 @@ covered without anyone remembering to add it. A key never reaches a log line.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -67,31 +69,62 @@ def matches_env_key(token: str, keys: list[str]) -> bool:
     return found
 
 
-async def _stored_key(store: Store, token: str) -> Caller | None:
-    record = await store.find_api_key(token)
-    if record is None or record.revoked:
-        return None
-    return Caller(key_id=record.id, authenticated=True)
+class KeyLookup:
+    """Answers about stored keys, remembered for `ttl_seconds`.
+
+    Why: without it, every request to a guarded route asked the database whether any key
+    exists (and looked its token up first): two queries per request, which under 10,000
+    streams exhausted the connection pool (bench/notes.md). Keys are created and revoked by
+    `llmrelay keys` in another process, so a change takes effect within `ttl_seconds`.
+    """
+
+    def __init__(self, store: Store | None, *, ttl_seconds: float = 2.0) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._any_key: tuple[float, bool] | None = None
+        # sha256 of a token -> (when, the caller it named or None); tokens themselves are not kept.
+        self._callers: dict[str, tuple[float, Caller | None]] = {}
+
+    async def caller(self, token: str) -> Caller | None:
+        if self._store is None:
+            return None
+        digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        now = time.monotonic()
+        cached = self._callers.get(digest)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        record = await self._store.find_api_key(token)
+        caller = None if record is None or record.revoked else Caller(key_id=record.id, authenticated=True)
+        if len(self._callers) >= _MAX_CACHED_TOKENS:
+            self._callers.clear()  # a flood of made-up tokens must not grow memory
+        self._callers[digest] = (now, caller)
+        return caller
+
+    async def any_key(self) -> bool:
+        if self._store is None:
+            return False
+        now = time.monotonic()
+        if self._any_key is None or now - self._any_key[0] >= self._ttl:
+            active = any(not key.revoked for key in await self._store.list_api_keys())
+            self._any_key = (now, active)
+        return self._any_key[1]
 
 
-async def _store_has_keys(store: Store) -> bool:
-    # A handful of rows: read only when a request came without a valid key.
-    return any(not key.revoked for key in await store.list_api_keys())
+_MAX_CACHED_TOKENS = 10_000
 
 
 async def authenticate(relay: Relay, token: str | None) -> Caller:
     """The caller a token names; 401 when keys are in force and it names none."""
     env_keys = relay.settings.env_api_keys()
-    store = relay.store
+    stored = relay.key_lookup or KeyLookup(relay.store, ttl_seconds=0)
     if token is not None:
         if env_keys and matches_env_key(token, env_keys):
             return ENV_KEY
-        if store is not None:
-            caller = await _stored_key(store, token)
-            if caller is not None:
-                return caller
-    # Only now ask whether keys are needed at all: a valid key costs no extra query.
-    if not env_keys and (store is None or not await _store_has_keys(store)):
+        caller = await stored.caller(token)
+        if caller is not None:
+            return caller
+    # Only now ask whether keys are needed at all: a valid key costs no extra lookup.
+    if not env_keys and not await stored.any_key():
         return ANONYMOUS
     if token is None:
         raise HTTPException(
@@ -114,4 +147,10 @@ def current_caller(request: Request) -> Caller:
     return caller
 
 
-CallerDep = Annotated[Caller, Depends(current_caller)]
+async def _caller_dependency(request: Request) -> Caller:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a hop per
+    # request (bench/notes.md).
+    return current_caller(request)
+
+
+CallerDep = Annotated[Caller, Depends(_caller_dependency)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
@@ -11,6 +11,9 @@ from llmrelay.models import ModelRegistry
 from llmrelay.providers.base import Provider
 from llmrelay.settings import Settings
 from llmrelay.store import Store
+
+if TYPE_CHECKING:
+    from llmrelay.auth import KeyLookup
 from llmrelay.streams import StreamRegistry
 
 
@@ -24,6 +27,8 @@ class Relay:
     models: ModelRegistry
     # Conversations, messages, responses, keys, usage (None only where a caller runs without one).
     store: Store | None = None
+    # Stored keys, looked up with a short memory (auth.KeyLookup); None: ask the store each time.
+    key_lookup: KeyLookup | None = None
 
 
 def get_relay(request: Request) -> Relay:
@@ -31,4 +36,10 @@ def get_relay(request: Request) -> Relay:
     return relay
 
 
-RelayDep = Annotated[Relay, Depends(get_relay)]
+async def _relay_dependency(request: Request) -> Relay:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a hop that
+    # cost ~12% of the CPU of a short request (bench/notes.md).
+    return get_relay(request)
+
+
+RelayDep = Annotated[Relay, Depends(_relay_dependency)]
