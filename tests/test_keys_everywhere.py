@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -82,7 +83,12 @@ def test_with_the_key_everything_answers_and_usage_is_recorded(
         finally:
             await store.close()
 
-    assert asyncio.run(usage()) == [("/api/chat", 1, 3), ("/chat-complete", 1, 3), ("/chat-stream", 1, 3)]
+    # Written in batches a fraction of a second after the answers end.
+    expected = [("/api/chat", 1, 3), ("/chat-complete", 1, 3), ("/chat-stream", 1, 3)]
+    deadline = time.monotonic() + 3
+    while (rows := asyncio.run(usage())) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rows == expected
 
 
 async def test_key_lookups_are_remembered_briefly(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,5 +122,35 @@ async def test_key_lookups_are_remembered_briefly(database_url: str, monkeypatch
         await expired.caller(key)
         await expired.caller(key)
         assert calls["find"] == 4
+    finally:
+        await store.close()
+
+
+async def test_usage_rows_are_written_in_batches_and_flushed_on_close(database_url: str) -> None:
+    from llmrelay.store import UsageRow
+    from llmrelay.usage import UsageWriter
+
+    store = await Store.open(database_url, recover_interrupted=False)
+    try:
+        writer = UsageWriter(store, interval=60, batch=100)
+        writer.start()
+
+        def add(count: int) -> None:
+            for _ in range(count):
+                writer.add(UsageRow(api_key_id=None, route="/t", model="m", input_tokens=2, output_tokens=1))
+
+        async def written() -> int:
+            totals = await store.usage_by_key()
+            return int(totals[-1]["requests"]) if totals else 0
+
+        add(50)  # below a batch: waits for the interval (60 s here)
+        await asyncio.sleep(0.3)
+        assert await written() == 0
+        add(60)  # a full batch is there: written now, with the rows before it
+        await asyncio.sleep(0.3)
+        assert await written() == 110
+        add(5)
+        await writer.aclose()  # what is left is written on close
+        assert await written() == 115
     finally:
         await store.close()

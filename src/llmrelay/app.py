@@ -17,6 +17,7 @@ from llmrelay.relay import Relay
 from llmrelay.settings import Settings, load_settings
 from llmrelay.store import Store
 from llmrelay.streams import StreamRegistry
+from llmrelay.usage import UsageWriter
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def create_app(
             retention_seconds=settings.stream_retention_seconds, observers=[app_metrics.observe_generation]
         )
         store = await Store.open(settings.database_url)
+        usage = UsageWriter(store)
+        usage.start()
         app.state.relay = Relay(
             settings=settings,
             provider=backend,
@@ -48,6 +51,7 @@ def create_app(
             models=registry,
             store=store,
             key_lookup=auth.KeyLookup(store),
+            usage=usage,
         )
         log.info(
             "llmrelay %s ready: provider=%s model=%s models=%s",
@@ -61,6 +65,7 @@ def create_app(
         finally:
             # Running answers are cancelled and recorded before the store closes.
             await streams.aclose()
+            await usage.aclose()
             await store.close()
             await registry.aclose()
 

@@ -19,16 +19,20 @@ from llmrelay.relay import Relay
 from llmrelay.settings import Settings, SettingsError
 from llmrelay.store import Store
 from llmrelay.streams import Failure, StreamRegistry
+from llmrelay.usage import UsageWriter
 
 
-async def ask_model(settings: Settings, message: str, *, out: TextIO, conversation_id: str | None = None) -> int:
+async def ask_model(
+    settings: Settings, message: str, *, out: TextIO, conversation_id: str | None = None
+) -> int:
     """Stream the answer to `out`; 0 when it completed, 1 when it failed."""
     logging.basicConfig(level=logging.WARNING)
     err = Console(stderr=True, highlight=False)
     provider = await build_provider(settings)
     store = await Store.open(settings.database_url)
     streams = StreamRegistry(retention_seconds=0)
-    relay = Relay(settings, provider, streams, ModelRegistry.single(provider), store)
+    usage = UsageWriter(store)  # not started: written once, when the answer is done
+    relay = Relay(settings, provider, streams, ModelRegistry.single(provider), store, usage=usage)
     try:
         try:
             turn = await start_turn(relay, message, conversation_id, grace_seconds=0, route="cli ask")
@@ -56,6 +60,7 @@ async def ask_model(settings: Settings, message: str, *, out: TextIO, conversati
         return 1 if failed else 0
     finally:
         await streams.aclose()
+        await usage.aclose()
         await store.close()
         await provider.aclose()
 

@@ -103,7 +103,7 @@ async def start_turn(
         )
 
     usage = usage_recorder(
-        store, api_key_id=api_key_id, route=route, model=model, provider=provider, messages=fitted
+        relay.usage, api_key_id=api_key_id, route=route, model=model, provider=provider, messages=fitted
     )
     generation = relay.streams.start(
         provider,

@@ -14,6 +14,7 @@ from llmrelay.store import Store
 
 if TYPE_CHECKING:
     from llmrelay.auth import KeyLookup
+    from llmrelay.usage import UsageWriter
 from llmrelay.streams import StreamRegistry
 
 
@@ -29,6 +30,8 @@ class Relay:
     store: Store | None = None
     # Stored keys, looked up with a short memory (auth.KeyLookup); None: ask the store each time.
     key_lookup: KeyLookup | None = None
+    # Where answers' token usage goes, written in batches (usage.UsageWriter); None: not kept.
+    usage: UsageWriter | None = None
 
 
 def get_relay(request: Request) -> Relay:

@@ -73,7 +73,7 @@ class EventLog(Protocol):
 class MemoryEventLog:
     """The in-process log: a list and one future that wakes every waiting listener."""
 
-    __slots__ = ("_events", "_waiter", "_closed")
+    __slots__ = ("_closed", "_events", "_waiter")
 
     def __init__(self) -> None:
         self._events: list[LogEvent] = []

@@ -3,15 +3,71 @@
 Every route that asks a model records one row per answer (never per token): the provider's
 counts where it reported them, estimates where it could not (a stream cancelled before its
 usage event still cost tokens), nothing for a request the upstream refused outright.
+
+Rows go to a `UsageWriter`, which writes them in batches from a background task: an answer's
+`end` never waits for the database, and 10,000 answers ending at once are a few transactions,
+not 10,000 (which exhausted the connection pool; bench/notes.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 
 from llmrelay.providers.base import ChatMessage, Provider, Usage
-from llmrelay.store import Store
+from llmrelay.store import Store, UsageRow
 from llmrelay.streams import Generation, GenerationResult, OnEnd
+
+log = logging.getLogger(__name__)
+
+
+class UsageWriter:
+    """Collects usage rows and writes them in batches, at most `interval` seconds late."""
+
+    def __init__(self, store: Store, *, interval: float = 0.25, batch: int = 1000) -> None:
+        self._store = store
+        self._interval = interval
+        self._batch = batch
+        self._rows: list[UsageRow] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-writer")
+
+    def add(self, row: UsageRow) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self._batch:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        while self._rows:
+            rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
+            try:
+                await self._store.record_usage_many(rows)
+            except Exception:
+                # Usage is bookkeeping: losing a batch must not take answers down with it.
+                log.exception("could not record the usage of %d answer(s)", len(rows))
+
+    async def aclose(self) -> None:
+        """Write what is left, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
 
 
 def token_counts(
@@ -40,7 +96,7 @@ def spent_tokens(
 
 
 def usage_recorder(
-    store: Store | None,
+    writer: UsageWriter | None,
     *,
     api_key_id: str | None,
     route: str,
@@ -48,18 +104,20 @@ def usage_recorder(
     provider: Provider,
     messages: Sequence[ChatMessage],
 ) -> OnEnd:
-    """An `on_end` that records the answer's tokens (a no-op without a store)."""
+    """An `on_end` that records the answer's tokens (a no-op without a writer)."""
 
     async def record(generation: Generation, result: GenerationResult) -> None:
-        if store is None:
+        if writer is None:
             return
         input_tokens, output_tokens = spent_tokens(result, provider, messages)
-        await store.record_usage(
-            api_key_id=api_key_id,
-            route=route,
-            model=model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
+        writer.add(
+            UsageRow(
+                api_key_id=api_key_id,
+                route=route,
+                model=model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+            )
         )
 
     return record

@@ -132,7 +132,7 @@ async def chat_completions(
         generation_request,
         grace_seconds=0,
         on_end=usage_recorder(
-            relay.store,
+            relay.usage,
             api_key_id=caller.key_id,
             route="/v1/chat/completions",
             model=body.model,
@@ -242,7 +242,7 @@ async def create_response(
         metadata=body.metadata or {},
     )
     usage = usage_recorder(
-        relay.store,
+        relay.usage,
         api_key_id=caller.key_id,
         route="/v1/responses",
         model=body.model,

@@ -47,7 +47,7 @@ STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
 def _start(relay: Relay, request: Request, message: str, grace_seconds: float) -> Generation:
     messages = [ChatMessage("user", message)]
     usage = usage_recorder(
-        relay.store,
+        relay.usage,
         api_key_id=current_caller(request).key_id,
         route=request.url.path,
         model=relay.provider.info.model,

@@ -16,6 +16,7 @@ from llmrelay.store.records import (
     ConversationRecord,
     MessageRecord,
     ResponseRecord,
+    UsageRow,
     new_id,
 )
 from llmrelay.store.store import Store
@@ -36,6 +37,7 @@ __all__ = [
     "ResponseRecord",
     "Store",
     "StoreError",
+    "UsageRow",
     "database_url",
     "display_url",
     "new_id",

@@ -6,9 +6,10 @@ API keys are stored as sha256 hashes only: the key itself is returned once by
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -19,6 +20,7 @@ from llmrelay.store.records import (
     KEY_NAME_MAX_CHARS,
     ApiKeyRecord,
     ResponseRecord,
+    UsageRow,
     new_id,
     utcnow,
 )
@@ -105,9 +107,9 @@ class GatewayStore(StoreBase):
         input_tokens: int | None,
         output_tokens: int | None,
     ) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                insert(usage).values(
+        await self.record_usage_many(
+            [
+                UsageRow(
                     api_key_id=api_key_id,
                     route=route,
                     model=model,
@@ -115,7 +117,15 @@ class GatewayStore(StoreBase):
                     output_tokens=output_tokens,
                     created_at=utcnow(),
                 )
-            )
+            ]
+        )
+
+    async def record_usage_many(self, rows: Sequence[UsageRow]) -> None:
+        """Many answers' usage in one transaction (the server batches them; see usage.py)."""
+        if not rows:
+            return
+        async with self._write() as conn:
+            await conn.execute(insert(usage), [dataclasses.asdict(row) for row in rows])
 
     async def usage_by_key(self) -> list[dict[str, Any]]:
         """Totals per key, oldest key first, keys without usage included; requests made

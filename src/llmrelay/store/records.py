@@ -108,3 +108,15 @@ class ApiKeyRecord:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageRow:
+    """The tokens one answer cost, against the key that asked (None: no key)."""
+
+    api_key_id: str | None
+    route: str
+    model: str
+    input_tokens: int | None
+    output_tokens: int | None
+    created_at: datetime = field(default_factory=utcnow)
