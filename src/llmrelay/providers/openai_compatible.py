@@ -11,9 +11,13 @@ which is how these servers learn to stop generating.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import httpx2
+import httpx_sse
 import openai
 
 from llmrelay.providers.base import (
@@ -26,7 +30,7 @@ from llmrelay.providers.base import (
     Usage,
 )
 from llmrelay.providers.openai_client import OpenAIClientProvider
-from llmrelay.providers.openai_errors import CLOSED_EARLY, translate
+from llmrelay.providers.openai_errors import CLOSED_EARLY, broken_stream, reported_failure, translate
 
 # Chat Completions' reasons, in llmrelay's words; anything else (tool calls…) ended normally.
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -54,41 +58,66 @@ class OpenAICompatibleProvider(OpenAIClientProvider):
         return params
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
-        try:
-            upstream = await self._client.chat.completions.create(**self._params(request))
-        except openai.OpenAIError as exc:
-            raise translate(exc, api_key=self._api_key, streaming=False) from None
         finish: str | None = None
         usage: Usage | None = None
-        # `async with` closes the HTTP response however this generator ends: finished,
+        # The exit stack closes the HTTP response however this generator ends: finished,
         # failed, cancelled, or closed by its consumer.
-        async with upstream:
+        async with contextlib.AsyncExitStack() as stack:
             try:
-                async for chunk in upstream:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if not chunk.choices:
+                # The SDK sends the request (auth, retries, HTTP errors as exceptions); the body
+                # is read below as raw events: the SDK's typed chunks cost most of llmrelay's
+                # CPU per streamed token (bench/notes.md).
+                opened = self._client.chat.completions.with_streaming_response.create(**self._params(request))
+                response = await stack.enter_async_context(opened)
+            except openai.OpenAIError as exc:
+                raise translate(exc, api_key=self._api_key, streaming=False) from None
+            try:
+                async for chunk in _json_events(response.http_response):
+                    error = chunk.get("error")
+                    if error is not None:
+                        detail = error if isinstance(error, dict) else {"message": str(error)}
+                        raise reported_failure(
+                            detail.get("message"), detail.get("code"), api_key=self._api_key
+                        )
+                    reported = chunk.get("usage")
+                    if reported:
+                        usage = Usage(reported.get("prompt_tokens"), reported.get("completion_tokens"))
+                    choices = chunk.get("choices")
+                    if not choices:
                         continue
-                    choice = chunk.choices[0]
-                    # getattr: some servers leave `delta` out of the finishing chunk.
-                    delta = getattr(choice, "delta", None)
-                    text = delta.content if delta is not None else None
+                    choice = choices[0]
+                    # Some servers leave `delta` out of the finishing chunk.
+                    text = (choice.get("delta") or {}).get("content")
                     # The first chunk often carries only the role, with "" as content.
                     if text:
                         yield TextDelta(text)
-                    if choice.finish_reason is not None:
-                        finish = choice.finish_reason
-            except openai.APIConnectionError as exc:
+                    if choice.get("finish_reason") is not None:
+                        finish = choice["finish_reason"]
+            except (httpx2.TransportError, httpx_sse.SSEError) as exc:
                 # Cut off after the last text but before the usage chunk: the answer is whole.
                 if finish is None:
-                    raise translate(exc, api_key=self._api_key, streaming=True) from None
-            except openai.OpenAIError as exc:
-                raise translate(exc, api_key=self._api_key, streaming=True) from None
-            except ValueError:
-                # A `data:` line that is not JSON: the SDK's parser gives up.
+                    raise broken_stream(exc) from None
+            except (ValueError, AttributeError, TypeError):
                 raise ProviderError("The upstream sent a stream llmrelay could not read.") from None
         if finish is None:
             raise ProviderError(CLOSED_EARLY)
         if usage is not None:
             yield usage
         yield Finished(_FINISH_REASONS.get(finish, "stop"))
+
+
+async def _json_events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
+    """Each event's data as a JSON object, until `data: [DONE]` (framing: httpx-sse)."""
+    events = httpx_sse.EventSource(response).aiter_sse()  # type: ignore[arg-type]  # httpx2 is httpx's API
+    try:
+        async for event in events:
+            if event.data == "[DONE]":
+                return
+            if not event.data:
+                continue
+            chunk = json.loads(event.data)
+            if not isinstance(chunk, dict):
+                raise ValueError("an event that is not a JSON object")
+            yield chunk
+    finally:
+        await events.aclose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import httpx2
 import openai
 
 from llmrelay.providers.base import (
@@ -84,6 +85,13 @@ def translate(exc: openai.OpenAIError, *, api_key: str, streaming: bool) -> Prov
         # An error the upstream reported inside a 200 stream (`data: {"error": …}`).
         return ProviderError(f"The upstream failed while answering: {scrub(upstream_message(exc), api_key)}")
     return ProviderError(f"The upstream API call failed: {scrub(str(exc), api_key)}")
+
+
+def broken_stream(exc: Exception) -> ProviderError:
+    """A transport failure while reading a 200 stream's body (read outside the SDK)."""
+    if isinstance(exc, httpx2.TimeoutException):
+        return UpstreamTimeout("The upstream API did not answer in time (LLMRELAY_UPSTREAM_TIMEOUT_SECONDS).")
+    return ProviderError(CLOSED_EARLY)
 
 
 def reported_failure(message: str | None, code: str | None, *, api_key: str) -> ProviderError:
