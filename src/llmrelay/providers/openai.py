@@ -5,7 +5,8 @@ list. Of the stream's many events, three kinds matter here: text deltas, the one
 (`response.completed` / `response.incomplete`, with usage) and failures (`response.failed`,
 `error`). A stream that ends without a terminal event was cut short, and says so.
 
-Cancelling (or `aclose()`-ing) the generator closes the SDK stream, which closes the HTTP
+The SDK sends the request; the streamed body is read as raw events (see
+`openai_client.json_events`). Cancelling (or `aclose()`-ing) the generator closes the HTTP
 connection: OpenAI stops generating (and billing) when its client goes away.
 """
 
@@ -16,16 +17,9 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+import httpx2
+import httpx_sse
 import openai
-from openai.types.responses import (
-    Response,
-    ResponseCompletedEvent,
-    ResponseErrorEvent,
-    ResponseFailedEvent,
-    ResponseIncompleteEvent,
-    ResponseRefusalDeltaEvent,
-    ResponseTextDeltaEvent,
-)
 
 from llmrelay.providers.base import (
     Finished,
@@ -36,14 +30,13 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
-from llmrelay.providers.openai_client import OpenAIClientProvider
-from llmrelay.providers.openai_errors import CLOSED_EARLY, reported_failure, translate
+from llmrelay.providers.openai_client import OpenAIClientProvider, json_events
+from llmrelay.providers.openai_errors import CLOSED_EARLY, broken_stream, reported_failure, translate
 
 # Text the model streams: its answer, or its refusal (which a person should see too).
-_TEXT_EVENTS = (ResponseTextDeltaEvent, ResponseRefusalDeltaEvent)
-_TERMINAL_EVENTS = (ResponseCompletedEvent, ResponseIncompleteEvent)
-# After the terminal event, read the rest of the body for this long at most: a fully read
-# response lets the SDK reuse its (TLS) connection for the next request.
+_TEXT_EVENTS = frozenset({"response.output_text.delta", "response.refusal.delta"})
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
+# After the terminal event, read the rest of the body for this long at most.
 _DRAIN_SECONDS = 0.5
 
 
@@ -61,56 +54,56 @@ class OpenAIProvider(OpenAIClientProvider):
         }
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
-        try:
-            upstream = await self._client.responses.create(**self._params(request))
-        except openai.OpenAIError as exc:
-            raise translate(exc, api_key=self._api_key, streaming=False) from None
-        # `async with` closes the HTTP response however this generator ends: finished,
+        ending: dict[str, Any] | None = None
+        # The exit stack closes the HTTP response however this generator ends: finished,
         # failed, cancelled, or closed by its consumer.
-        async with upstream:
-            events = aiter(upstream)
-            ending: Response | None = None
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                # The SDK sends the request (auth, retries, HTTP errors as exceptions); the
+                # body is read as raw events (openai_client.json_events).
+                opened = self._client.responses.with_streaming_response.create(**self._params(request))
+                response = await stack.enter_async_context(opened)
+            except openai.OpenAIError as exc:
+                raise translate(exc, api_key=self._api_key, streaming=False) from None
+            events = json_events(response.http_response)
             try:
                 async for event in events:
-                    if isinstance(event, _TEXT_EVENTS):
-                        if event.delta:
-                            yield TextDelta(event.delta)
-                    elif isinstance(event, _TERMINAL_EVENTS):
-                        ending = event.response
+                    kind = event.get("type")
+                    if kind in _TEXT_EVENTS:
+                        if event.get("delta"):
+                            yield TextDelta(event["delta"])
+                    elif kind in _TERMINAL_EVENTS:
+                        ending = event.get("response") or {}
                         break
-                    elif isinstance(event, ResponseFailedEvent):
-                        error = event.response.error
-                        raise reported_failure(
-                            error.message if error else None,
-                            error.code if error else None,
-                            api_key=self._api_key,
-                        )
-                    elif isinstance(event, ResponseErrorEvent):
-                        raise reported_failure(event.message, event.code, api_key=self._api_key)
-            except openai.OpenAIError as exc:
-                raise translate(exc, api_key=self._api_key, streaming=True) from None
-            except ValueError:
-                # A `data:` line that is not JSON: the SDK's parser gives up.
+                    elif kind == "response.failed":
+                        error = (event.get("response") or {}).get("error") or {}
+                        raise reported_failure(error.get("message"), error.get("code"), api_key=self._api_key)
+                    elif kind == "error":
+                        raise reported_failure(event.get("message"), event.get("code"), api_key=self._api_key)
+            except (httpx2.TransportError, httpx_sse.SSEError) as exc:
+                raise broken_stream(exc) from None
+            except (ValueError, AttributeError, TypeError):
                 raise ProviderError("The upstream sent a stream llmrelay could not read.") from None
             if ending is None:
                 raise ProviderError(CLOSED_EARLY)
             await _drain(events)
-        if ending.usage is not None:
-            yield Usage(ending.usage.input_tokens, ending.usage.output_tokens)
+        usage = ending.get("usage")
+        if usage:
+            yield Usage(usage.get("input_tokens"), usage.get("output_tokens"))
         yield Finished(_finish_reason(ending))
 
 
-def _finish_reason(response: Response) -> FinishReason:
-    if response.status != "incomplete":
+def _finish_reason(response: dict[str, Any]) -> FinishReason:
+    if response.get("status") != "incomplete":
         return "stop"
-    reason = response.incomplete_details.reason if response.incomplete_details else None
+    reason = (response.get("incomplete_details") or {}).get("reason")
     return "content_filter" if reason == "content_filter" else "length"
 
 
 async def _drain(events: AsyncIterator[object]) -> None:
-    """Read what is left after the terminal event; the answer is complete, so errors here
-    (a slow or broken tail) are nobody's concern."""
-    with contextlib.suppress(openai.OpenAIError, ValueError, TimeoutError):
+    """Read what is left after the terminal event: a fully read response lets the client
+    reuse its (TLS) connection. The answer is complete, so errors here are nobody's concern."""
+    with contextlib.suppress(httpx2.TransportError, httpx_sse.SSEError, ValueError, TimeoutError):
         async with asyncio.timeout(_DRAIN_SECONDS):
             async for _ in events:
                 pass

@@ -1,5 +1,5 @@
 """What the two OpenAI-SDK backends share: the client, the key kept out of sight, sampling
-parameters, token estimates and closing.
+parameters, token estimates, reading a streamed body, and closing.
 
 The backends differ only in the API they call (Responses vs Chat Completions) and how they read
 its stream; everything else lives here once.
@@ -7,8 +7,12 @@ its stream; everything else lives here once.
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncGenerator
 from typing import Any
 
+import httpx2
+import httpx_sse
 import openai
 
 from llmrelay.providers.base import GenerationRequest, ProviderInfo
@@ -66,3 +70,23 @@ class OpenAIClientProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+async def json_events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
+    """Each event's data of a streamed body as a JSON object, until `data: [DONE]` or its end.
+
+    The SDK's own reading builds a typed object per event, which cost most of llmrelay's
+    CPU per streamed token (bench/notes.md); the framing here is httpx-sse's."""
+    events = httpx_sse.EventSource(response).aiter_sse()  # type: ignore[arg-type]  # httpx2 is httpx's API
+    try:
+        async for event in events:
+            if event.data == "[DONE]":
+                return
+            if not event.data:
+                continue
+            chunk = json.loads(event.data)
+            if not isinstance(chunk, dict):
+                raise ValueError("an event that is not a JSON object")
+            yield chunk
+    finally:
+        await events.aclose()

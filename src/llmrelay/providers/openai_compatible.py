@@ -12,7 +12,6 @@ which is how these servers learn to stop generating.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -29,7 +28,7 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
-from llmrelay.providers.openai_client import OpenAIClientProvider
+from llmrelay.providers.openai_client import OpenAIClientProvider, json_events
 from llmrelay.providers.openai_errors import CLOSED_EARLY, broken_stream, reported_failure, translate
 
 # Chat Completions' reasons, in llmrelay's words; anything else (tool calls…) ended normally.
@@ -72,7 +71,7 @@ class OpenAICompatibleProvider(OpenAIClientProvider):
             except openai.OpenAIError as exc:
                 raise translate(exc, api_key=self._api_key, streaming=False) from None
             try:
-                async for chunk in _json_events(response.http_response):
+                async for chunk in json_events(response.http_response):
                     error = chunk.get("error")
                     if error is not None:
                         detail = error if isinstance(error, dict) else {"message": str(error)}
@@ -104,20 +103,3 @@ class OpenAICompatibleProvider(OpenAIClientProvider):
         if usage is not None:
             yield usage
         yield Finished(_FINISH_REASONS.get(finish, "stop"))
-
-
-async def _json_events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
-    """Each event's data as a JSON object, until `data: [DONE]` (framing: httpx-sse)."""
-    events = httpx_sse.EventSource(response).aiter_sse()  # type: ignore[arg-type]  # httpx2 is httpx's API
-    try:
-        async for event in events:
-            if event.data == "[DONE]":
-                return
-            if not event.data:
-                continue
-            chunk = json.loads(event.data)
-            if not isinstance(chunk, dict):
-                raise ValueError("an event that is not a JSON object")
-            yield chunk
-    finally:
-        await events.aclose()
