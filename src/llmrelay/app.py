@@ -27,9 +27,11 @@ def create_app(
     *,
     provider: Provider | None = None,
     models: ModelRegistry | None = None,
+    store: Store | None = None,
 ) -> FastAPI:
-    """Build the app. `models` (or one `provider`) may be given ready-made (the CLI loads them
-    before serving, so a bad setting is one sentence, not a traceback; tests pass scripted ones)."""
+    """Build the app. `models` (or one `provider`) and the `store` may be given ready-made (the
+    CLI opens them before serving, so a bad setting is one sentence, not a traceback; tests pass
+    scripted models). The app owns what it is given: it closes them when it stops."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app_metrics = metrics.Metrics()
@@ -41,16 +43,16 @@ def create_app(
         streams = StreamRegistry(
             retention_seconds=settings.stream_retention_seconds, observers=[app_metrics.observe_generation]
         )
-        store = await Store.open(settings.database_url)
-        usage = UsageWriter(store)
+        opened = store or await Store.open(settings.database_url)
+        usage = UsageWriter(opened)
         usage.start()
         app.state.relay = Relay(
             settings=settings,
             provider=backend,
             streams=streams,
             models=registry,
-            store=store,
-            key_lookup=auth.KeyLookup(store),
+            store=opened,
+            key_lookup=auth.KeyLookup(opened),
             usage=usage,
         )
         log.info(
@@ -66,7 +68,7 @@ def create_app(
             # Running answers are cancelled and recorded before the store closes.
             await streams.aclose()
             await usage.aclose()
-            await store.close()
+            await opened.close()
             await registry.aclose()
 
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.console import Console
 
 from llmrelay.cli_store import db_app, keys_app
 from llmrelay.settings import Settings, SettingsError, env_name, load_settings
+from llmrelay.store.base import StoreError
 
 app = typer.Typer(
     name="llmrelay",
@@ -54,55 +56,64 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind (LLMRELAY_PORT).")] = None,
 ) -> None:
     """Serve the page and the API."""
+    settings = _settings(host=host, port=port)
+    try:
+        _run_server(settings)
+    except (SettingsError, StoreError) as exc:
+        _fail(str(exc))
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _run_server(settings: Settings) -> None:
+    """Load the models and open the store, then serve, all in the server's own event loop.
+
+    Both happen before the socket is bound, so a bad setting, models file or database URL is
+    one sentence (SettingsError / StoreError), not a traceback from inside the server; and
+    what was built is handed to the app instead of being built twice.
+    """
     import uvicorn
 
     from llmrelay.app import create_app
+    from llmrelay.logs import configure_logging
     from llmrelay.models import build_registry
-    from llmrelay.store import StoreError
+    from llmrelay.store import Store
 
-    settings = _settings(host=host, port=port)
-    try:
-        # Load every model before binding: a bad setting or models file is one sentence here,
-        # not a traceback from inside the server.
-        models = asyncio.run(build_registry(settings))
-    except SettingsError as exc:
-        _fail(str(exc))
-        return
-    try:
-        # Opening the store here also makes a bad database URL one sentence, not a traceback.
-        stored = asyncio.run(_count_stored_keys(settings))
-    except (SettingsError, StoreError) as exc:
-        _fail(str(exc))
-        return
-    if settings.host not in LOOPBACK_HOSTS:
-        if not settings.env_api_keys() and not stored:
+    async def main() -> None:
+        configure_logging(settings.log_level)  # before the store and models log their start
+        models = await build_registry(settings)
+        try:
+            store = await Store.open(settings.database_url)
+        except BaseException:
+            await models.aclose()
+            raise
+        stored_keys = sum(1 for key in await store.list_api_keys() if not key.revoked)
+        if settings.host not in LOOPBACK_HOSTS and not settings.env_api_keys() and not stored_keys:
             err.print(
                 f"[bold yellow]warning:[/] serving on {settings.host} with no API keys: anyone who "
                 "can reach this address can use the models and read the conversations. Set "
                 "LLMRELAY_API_KEYS or run `llmrelay keys create NAME`.",
                 soft_wrap=True,
             )
-    uvicorn.run(
-        create_app(settings, models=models),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
+        config = uvicorn.Config(
+            create_app(settings, models=models, store=store),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
+        await uvicorn.Server(config).serve()
 
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-async def _count_stored_keys(settings: Settings) -> int:
-    """Active keys in the store; opened as `llmrelay keys` opens it, beside any live server."""
-    from llmrelay.store import Store
-
-    store = await Store.open(settings.database_url, recover_interrupted=False)
-    try:
-        return sum(1 for key in await store.list_api_keys() if not key.revoked)
-    finally:
-        await store.close()
+    # uvloop when installed, as `uvicorn.run` would pick it.
+    loop_factory = uvicorn.Config(
+        app="llmrelay.app:create_app", loop="auto", log_config=None
+    ).get_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: that is a
+        # normal stop, not an error (as `uvicorn.run` treats it).
+        with contextlib.suppress(KeyboardInterrupt):
+            runner.run(main())
 
 
 @app.command()
