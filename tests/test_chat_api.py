@@ -300,3 +300,10 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_paging_bounds_are_checked_not_crashed_on(server: str) -> None:
+    # Found by schemathesis: an offset past SQLite's 64-bit integers was a 500.
+    response = httpx.get(f"{server}/api/conversations", params={"offset": 10**30})
+    assert response.status_code == 422 and "offset" in response.json()["detail"]
+    assert httpx.get(f"{server}/api/conversations", params={"limit": 0}).status_code == 422

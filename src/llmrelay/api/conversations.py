@@ -85,7 +85,7 @@ def _not_found(conversation_id: str) -> HTTPException:
 async def list_conversations(
     relay: RelayDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[ConversationOut]:
     records = await store_of(relay).list_conversations(limit=limit, offset=offset)
     return [ConversationOut.of(r) for r in records]
