@@ -307,3 +307,20 @@ def test_paging_bounds_are_checked_not_crashed_on(server: str) -> None:
     response = httpx.get(f"{server}/api/conversations", params={"offset": 10**30})
     assert response.status_code == 422 and "offset" in response.json()["detail"]
     assert httpx.get(f"{server}/api/conversations", params={"limit": 0}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/conversations/%00abc"),
+        ("DELETE", "/api/conversations/%00abc"),
+        ("GET", "/api/messages/%00x/events"),
+        ("POST", "/api/messages/%00x/cancel"),
+        ("GET", "/v1/responses/%00x"),
+    ],
+)
+def test_ids_no_database_can_hold_are_just_unknown(server: str, method: str, path: str) -> None:
+    # PostgreSQL refuses NUL even as a query parameter: that was a 500.
+    assert httpx.request(method, f"{server}{path}").status_code == 404
+    chat = httpx.post(f"{server}/api/chat", json={"message": "hi", "conversation_id": "conv_\x00"})
+    assert chat.status_code == 404

@@ -81,7 +81,9 @@ class StorableString(StorableText):
     cache_ok = True
 
 
-ID = String(40)
+# Ids arrive from URLs too: a NUL or lone surrogate in a lookup must find nothing, not fail the
+# query (PostgreSQL refuses NUL even as a parameter).
+ID = StorableString(40)
 NAME = StorableString(200)
 
 conversations = Table(
