@@ -69,27 +69,35 @@ async def _postgres_admin() -> asyncpg.Connection:
         raise  # unreachable: skip_or_fail raises
 
 
-@asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
-    """A new empty PostgreSQL database; yields its postgresql+asyncpg:// URL, drops it after."""
+async def create_postgres_database() -> tuple[str, str]:
+    """A new empty PostgreSQL database: (its name, its postgresql+asyncpg:// URL)."""
     name = f"llmrelay_test_{secrets.token_hex(6)}"
     admin = await _postgres_admin()
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    admin_url = make_url(POSTGRES_ADMIN_DSN)
+    url = make_url(POSTGRES_ADMIN_DSN).set(drivername="postgresql+asyncpg", database=name)
+    return name, url.render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(name: str) -> None:
+    admin = await _postgres_admin()
     try:
-        yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False
-        )
+        # FORCE: a test that failed may have left a connection open.
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        admin = await _postgres_admin()
-        try:
-            # FORCE: a test that failed may have left a connection open.
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new empty PostgreSQL database; yields its postgresql+asyncpg:// URL, drops it after."""
+    name, url = await create_postgres_database()
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

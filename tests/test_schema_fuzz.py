@@ -3,6 +3,7 @@ server: whatever a client sends, it never gets a 500, a stack trace or a secret.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
-from tests.conftest import make_settings
+from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
 from tests.servers import serve
 
 SECRET = "sk-secret-upstream-key-do-not-leak"
@@ -20,12 +21,22 @@ SECRET = "sk-secret-upstream-key-do-not-leak"
 schema = schemathesis.openapi.from_dict(create_app(make_settings()).openapi())
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def base_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server on each database: PostgreSQL refuses inputs (NUL…) that SQLite takes."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+    postgres = None
+    if request.param == "postgres":
+        postgres, database_url = asyncio.run(create_postgres_database())
     provider = ScriptedProvider.replying("A short, harmless answer.")
     # openai_api_key is set (and unused by the scripted provider) so a leak would show.
-    with serve(create_app(make_settings(openai_api_key=SECRET), provider=provider)) as url:
-        yield url
+    settings = make_settings(openai_api_key=SECRET, database_url=database_url)
+    try:
+        with serve(create_app(settings, provider=provider)) as url:
+            yield url
+    finally:
+        if postgres is not None:
+            asyncio.run(drop_postgres_database(postgres))
 
 
 @schema.parametrize()
