@@ -232,6 +232,16 @@ def litellm(upstream: Server, models: list[str]) -> Server:
         "LITELLM_TELEMETRY": "False",
         "DISABLE_SCHEMA_UPDATE": "true",
         "LITELLM_MASTER_KEY": "sk-bench",
+        # Loopback only: LiteLLM would fetch its price list, blog feed and presets from GitHub.
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOCAL_BLOG_POSTS": "True",
+        "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True",
+        "LITELLM_LOCAL_AUTOROUTER_PRESETS": "True",
+        "LITELLM_LOCAL_POLICY_TEMPLATES": "True",
+        "LITELLM_MODEL_COST_MAP_URL": "http://127.0.0.1:9/",
+        "LITELLM_BLOG_POSTS_URL": "http://127.0.0.1:9/",
+        "LITELLM_ANTHROPIC_BETA_HEADERS_URL": "http://127.0.0.1:9/",
+        "LITELLM_AUTOROUTER_PRESETS_URL": "http://127.0.0.1:9/",
         "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
     }
     return Server("litellm", argv, port, "/health/liveliness", env=env)

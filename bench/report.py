@@ -247,7 +247,8 @@ def main() -> None:
                 body.append(
                     f"| {name} | {lv['concurrency']} | {fmt(lv['tokens_per_second'], 0)} "
                     f"| {fmt(lv['requests_per_second'], 1)} | {fmt(lv['ttft_ms']['median'], 1)} "
-                    f"| {fmt(lv['ttft_ms']['p99'], 1)} | {lv['errors']} | {fmt(lv.get('server_cpu_share'), 2)} |"
+                    f"| {fmt(lv['ttft_ms']['p99'], 1)} | {lv['errors']}{' (server was stopped from outside)' if lv.get('server_exited') else ''} "
+                    f"| {fmt(lv.get('server_cpu_share'), 2)} |"
                 )
         body.append("")
         lite_peak = peak(tp.get("litellm", []))
@@ -278,7 +279,8 @@ def main() -> None:
             "## Many open streams",
             "",
             "All streams started at once (connects at most 256 at a time) against one llmrelay process "
-            "with the scripted provider, so what is measured is llmrelay's own cost per open stream "
+            "with the scripted provider and default settings (no key configured: each request's bearer "
+            "token is looked up in the store), so what is measured is llmrelay's own cost per open stream "
             "(request handling, the generation task, the SSE response, metrics). *Peak open* is llmrelay's "
             "own `llmrelay_open_streams` gauge, scraped every 0.5 s during the run.",
             "",

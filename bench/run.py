@@ -136,6 +136,8 @@ def overhead_and_throughput(args: argparse.Namespace, out: dict[str, Any]) -> No
             t: dict[str, tuple[Any, Any]] = {
                 "direct": (scenarios.chat_target(up, model, TOKENS), None),
                 "passthrough": (scenarios.chat_target(floor, model, TOKENS), floor),
+                # The fake's Responses stream, read and checked like the others (the rig's self-check).
+                "direct (Responses API)": (scenarios.responses_target(up, model, TOKENS), None),
             }
             for name, server in servers.items():
                 t[f"{name} /chat-stream"] = (scenarios.tutorial_target(server, expected), server)
@@ -161,6 +163,7 @@ def overhead_and_throughput(args: argparse.Namespace, out: dict[str, Any]) -> No
             save(out)
         if "throughput" in args.only:
             t = targets(FAST, relays(FAST))
+            t.pop("direct (Responses API)")  # a self-check of the rig; once, in the overhead runs, is enough
             started = time.perf_counter()
             out["throughput"] = scenarios.throughput(t, args.levels, args.seconds, args.passes, timeout=60)
             out["throughput_seconds"] = round(time.perf_counter() - started, 1)
@@ -174,6 +177,8 @@ def many(args: argparse.Namespace, out: dict[str, Any]) -> None:
     words, delay = 10, 6.0
     reply = " ".join(f"w{i}" for i in range(words))
     env = {
+        # Default settings: no key configured (each request's bearer token is looked up in the store).
+        "LLMRELAY_API_KEYS": "",
         "LLMRELAY_PROVIDER": "scripted",
         "LLMRELAY_SCRIPTED_REPLY": reply,
         "LLMRELAY_SCRIPTED_DELAY_SECONDS": str(delay),

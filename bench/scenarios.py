@@ -130,6 +130,9 @@ def throughput(
                 if server is not None:
                     used = server.cpu_seconds() - cpu_before
                     summary["server_cpu_share"] = round(used / summary["seconds"], 3)
+                    if server.proc is not None and server.proc.poll() is not None:
+                        # Stopped from outside (this machine is shared): its numbers mean nothing.
+                        summary["server_exited"] = True
                 tps = summary["tokens_per_second"]
                 kept = best.get(name)
                 passes_seen = [*(kept or {}).get("passes_tokens_per_second", []), round(tps)]
