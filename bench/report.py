@@ -56,6 +56,10 @@ def peak(levels: list[dict[str, Any]]) -> float:
     return max((lv["tokens_per_second"] for lv in levels), default=0.0)
 
 
+def loads(values: list[float] | None) -> str:
+    return "–" if not values else " / ".join(f"{v:.2f}" for v in values)
+
+
 def check(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
@@ -397,7 +401,8 @@ def main() -> None:
         "",
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, "
         f"open-files limit {m['fd_limit']}. Load average (1, 5, 15 min) at the start "
-        f"{m.get('load_average_start')}, at the end {m.get('load_average_end')}: on 2 cores, anything above "
+        f"{loads(m.get('load_average_start'))}, at the end {loads(m.get('load_average_end'))}: on 2 cores, "
+        "anything above "
         "~1 is other work competing with the bench (this machine is shared while it runs). "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + ".",
