@@ -16,7 +16,9 @@ import pytest
 LLMRELAY = [sys.executable, "-m", "llmrelay"]
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
     full_env.update(env or {})
     return subprocess.run(
@@ -27,7 +29,13 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 def test_help_lists_every_setting() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for name in ("LLMRELAY_PROVIDER", "LLMRELAY_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LLMRELAY_LOCAL_MODEL_PATH"):
+    for name in (
+        "LLMRELAY_PROVIDER",
+        "LLMRELAY_MODEL",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "LLMRELAY_LOCAL_MODEL_PATH",
+    ):
         assert name in result.stdout
 
 
@@ -40,7 +48,10 @@ def test_ask_streams_an_answer_from_the_embedded_model(tmp_path: Path) -> None:
 
 def test_ask_with_the_scripted_provider_prints_its_reply(tmp_path: Path) -> None:
     result = run(
-        "ask", "hi", env={"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_SCRIPTED_REPLY": "one two three"}, cwd=tmp_path
+        "ask",
+        "hi",
+        env={"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_SCRIPTED_REPLY": "one two three"},
+        cwd=tmp_path,
     )
     assert result.returncode == 0
     assert result.stdout == "one two three\n"
@@ -51,11 +62,23 @@ def test_ask_with_the_scripted_provider_prints_its_reply(tmp_path: Path) -> None
     [
         ({"LLMRELAY_PROVIDER": "openai"}, "OPENAI_API_KEY"),
         ({"LLMRELAY_PROVIDER": "nonsense"}, "LLMRELAY_PROVIDER"),
-        ({"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": "/no/such/file.gguf"}, "LLMRELAY_LOCAL_MODEL_PATH"),
+        (
+            {"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": "/no/such/file.gguf"},
+            "LLMRELAY_LOCAL_MODEL_PATH",
+        ),
         ({"LLMRELAY_PROVIDER": "openai-compatible"}, "OPENAI_BASE_URL"),
         ({"LLMRELAY_PORT": "eighty"}, "LLMRELAY_PORT"),
-        ({"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_DATABASE_URL": "mysql://u:hunter2@h/db"}, "LLMRELAY_DATABASE_URL"),
-        ({"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_DATABASE_URL": "postgresql+asyncpg://u:hunter2@127.0.0.1:1/db"}, "database"),
+        (
+            {"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_DATABASE_URL": "mysql://u:hunter2@h/db"},
+            "LLMRELAY_DATABASE_URL",
+        ),
+        (
+            {
+                "LLMRELAY_PROVIDER": "scripted",
+                "LLMRELAY_DATABASE_URL": "postgresql+asyncpg://u:hunter2@127.0.0.1:1/db",
+            },
+            "database",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", [["serve"], ["ask", "hi"]])
@@ -73,7 +96,9 @@ def test_a_bad_setting_is_one_sentence_naming_it(
 def test_a_file_that_is_not_a_model_is_one_sentence(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a model")
-    result = run("serve", env={"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": str(bogus)}, cwd=tmp_path)
+    result = run(
+        "serve", env={"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": str(bogus)}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "LLMRELAY_LOCAL_MODEL_PATH" in result.stderr
     assert "Traceback" not in result.stderr
@@ -92,8 +117,12 @@ def test_serve_answers_on_the_given_port_and_stops_on_sigint(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
     env["LLMRELAY_PROVIDER"] = "scripted"
     process = subprocess.Popen(
-        [*LLMRELAY, "serve", "--port", str(port)], env=env, cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*LLMRELAY, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -146,7 +175,10 @@ def test_ask_keeps_a_conversation_that_ask_can_continue(tmp_path: Path) -> None:
             await store.close()
 
     assert asyncio.run(messages()) == [
-        ("user", "My name is Ada."), ("assistant", "noted"), ("user", "What is my name?"), ("assistant", "noted"),
+        ("user", "My name is Ada."),
+        ("assistant", "noted"),
+        ("user", "What is my name?"),
+        ("assistant", "noted"),
     ]
     missing = run("ask", "--conversation", "conv_nope", "hi", env=env, cwd=tmp_path)
     assert missing.returncode == 2 and "conv_nope" in missing.stderr

@@ -13,7 +13,10 @@ def words(text: str) -> int:
 
 
 def turn(i: int) -> list[ChatMessage]:
-    return [ChatMessage("user", f"question {i} " + "q " * 10), ChatMessage("assistant", f"answer {i} " + "a " * 10)]
+    return [
+        ChatMessage("user", f"question {i} " + "q " * 10),
+        ChatMessage("assistant", f"answer {i} " + "a " * 10),
+    ]
 
 
 def cost(message: ChatMessage) -> int:

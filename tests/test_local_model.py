@@ -32,7 +32,9 @@ def test_default_model_comes_from_the_installed_package() -> None:
 
 
 def test_chat_complete_answers(model_server: str) -> None:
-    response = httpx.get(f"{model_server}/chat-complete", params={"message": "What is the capital of France?"}, timeout=60)
+    response = httpx.get(
+        f"{model_server}/chat-complete", params={"message": "What is the capital of France?"}, timeout=60
+    )
     assert response.status_code == 200
     assert response.json()["data"].strip()
 
@@ -51,7 +53,9 @@ def test_healthz_names_the_model(model_server: str) -> None:
 
 @pytest.fixture(scope="module")
 async def local() -> AsyncIterator[LocalProvider]:
-    provider = await LocalProvider.load(default_model_path(), context_tokens=2048, threads=None, max_tokens=64)
+    provider = await LocalProvider.load(
+        default_model_path(), context_tokens=2048, threads=None, max_tokens=64
+    )
     yield provider
     await provider.aclose()
 
@@ -72,6 +76,7 @@ async def collect(provider: LocalProvider, request: GenerationRequest) -> tuple[
 
 async def test_usage_counts_prompt_and_answer_tokens(local: LocalProvider) -> None:
     text, usage = await collect(local, ask("Count to five."))
+    assert text
     assert usage is not None and usage.input_tokens and usage.input_tokens > 5
     assert usage.output_tokens and usage.output_tokens <= 24
 

@@ -64,7 +64,7 @@ async def test_leaving_mid_stream_stops_the_model(
     store = await Store.open(settings.database_url, recover_interrupted=False)
     try:
         deadline = time.monotonic() + 3
-        while not (rows := await store.usage_by_key()) and time.monotonic() < deadline:
+        while not (rows := await store.usage_by_key()) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a database another process writes
             await asyncio.sleep(0.05)
     finally:
         await store.close()

@@ -21,7 +21,9 @@ async def test_output_limit_is_capped(
     backend: type[OpenAIProvider], path: str, field: str, asked: int | None, sent: int
 ) -> None:
     with serve_fake() as (fake, url):
-        provider = backend(api_key=KEY, base_url=f"{url}/v1", model="m", timeout=10, max_retries=0, max_tokens=64)
+        provider = backend(
+            api_key=KEY, base_url=f"{url}/v1", model="m", timeout=10, max_retries=0, max_tokens=64
+        )
         try:
             await collect(provider.stream(ask(max_tokens=asked)))
         finally:

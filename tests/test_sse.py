@@ -80,7 +80,14 @@ def test_any_text_round_trips_through_a_real_server(
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("gen_ab.3", ("gen_ab", 3)), ("gen_a.b.0", ("gen_a.b", 0)), ("x", None), ("g.", None), ("", None), (None, None)],
+    [
+        ("gen_ab.3", ("gen_ab", 3)),
+        ("gen_a.b.0", ("gen_a.b", 0)),
+        ("x", None),
+        ("g.", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_parse_event_id(value: str | None, expected: tuple[str, int] | None) -> None:
     assert sse.parse_event_id(value) == expected

@@ -74,7 +74,12 @@ def test_chat_stream_post_twin(scripted_server: str) -> None:
     ],
 )
 def test_bad_messages_get_clear_errors_and_ask_nothing(
-    scripted_server: str, scripted: ScriptedProvider, path: str, params: dict[str, str], status: int, needle: str
+    scripted_server: str,
+    scripted: ScriptedProvider,
+    path: str,
+    params: dict[str, str],
+    status: int,
+    needle: str,
 ) -> None:
     response = httpx.get(f"{scripted_server}{path}", params=params)
     assert response.status_code == status
@@ -117,7 +122,9 @@ def test_failure_before_the_first_event_is_a_real_status(
     assert response.json() == {"detail": "The upstream is rate limiting us; try again shortly."}
 
 
-def test_failure_after_start_is_an_error_event_then_end(failing_server: str, failing: ScriptedProvider) -> None:
+def test_failure_after_start_is_an_error_event_then_end(
+    failing_server: str, failing: ScriptedProvider
+) -> None:
     failing.script.error = ProviderError("The upstream closed the stream early.")
     failing.script.fail_after = 2
     events = read_events(f"{failing_server}/chat-stream", params={"message": "hi"})
@@ -126,7 +133,9 @@ def test_failure_after_start_is_an_error_event_then_end(failing_server: str, fai
     assert deltas(events) == ["one", " two"]
 
 
-def test_internal_bug_in_a_provider_is_not_a_stack_trace(failing_server: str, failing: ScriptedProvider) -> None:
+def test_internal_bug_in_a_provider_is_not_a_stack_trace(
+    failing_server: str, failing: ScriptedProvider
+) -> None:
     failing.script.error = RuntimeError("secret internals sk-abc")  # type: ignore[assignment]
     failing.script.fail_after = 0
     response = httpx.get(f"{failing_server}/chat-complete", params={"message": "hi"})
@@ -202,9 +211,10 @@ def test_unknown_route_is_json_404(scripted_server: str) -> None:
 
 def test_cancel_a_stream_now_despite_the_grace_period(slow: ScriptedProvider) -> None:
     with serve(create_app(make_settings(detach_grace_seconds=30), provider=slow)) as url:
-        with httpx.Client(timeout=30) as client, client.stream(
-            "GET", f"{url}/chat-stream", params={"message": "hi"}
-        ) as response:
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("GET", f"{url}/chat-stream", params={"message": "hi"}) as response,
+        ):
             lines = response.iter_lines()
             generation_id = next(line for line in lines if line.startswith("id: "))[4:].rsplit(".", 1)[0]
             cancelled = client.post(f"{url}/chat-stream/{generation_id}/cancel")

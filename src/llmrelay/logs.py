@@ -50,7 +50,11 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if given.isascii() and given.isprintable() and 0 < len(given) <= 64 else secrets.token_hex(8)
+        rid = (
+            given
+            if given.isascii() and given.isprintable() and 0 < len(given) <= 64
+            else secrets.token_hex(8)
+        )
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:

@@ -61,12 +61,8 @@ class Settings(BaseSettings):
     local_context_tokens: int = Field(
         2048, ge=128, description="Context window of the local model, in tokens."
     )
-    max_output_tokens: int = Field(
-        512, ge=1, description="Upper bound on tokens generated for one answer."
-    )
-    max_message_chars: int = Field(
-        32_000, ge=1, description="Longest message accepted; longer ones get 413."
-    )
+    max_output_tokens: int = Field(512, ge=1, description="Upper bound on tokens generated for one answer.")
+    max_message_chars: int = Field(32_000, ge=1, description="Longest message accepted; longer ones get 413.")
     upstream_timeout_seconds: float = Field(
         60.0, gt=0, description="Timeout for one request to an upstream API."
     )

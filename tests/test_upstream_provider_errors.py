@@ -1,0 +1,87 @@
+"""Failures, the same for both OpenAI-SDK backends at provider level: a stream cut short raises
+instead of hanging, and HTTP errors become the matching `ProviderError`, never with the key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from llmrelay.providers.base import (
+    BadGenerationRequest,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    UpstreamAuthError,
+    UpstreamRateLimited,
+)
+from llmrelay.providers.openai import OpenAIProvider
+from llmrelay.providers.openai_client import OpenAIClientProvider
+from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
+from llmrelay.providers.openai_errors import CLOSED_EARLY
+from tests.fake_openai import FakeOpenAI, Script
+from tests.test_provider_openai import KEY, ask, collect, reset, serve_fake
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[tuple[FakeOpenAI, str]]:
+    with serve_fake() as served:
+        yield served
+
+
+@pytest.fixture
+def fake(fake_server: tuple[FakeOpenAI, str]) -> FakeOpenAI:
+    return reset(fake_server[0])
+
+
+@pytest.fixture(params=[OpenAIProvider, OpenAICompatibleProvider], ids=["openai", "openai-compatible"])
+async def provider(
+    request: pytest.FixtureRequest, fake_server: tuple[FakeOpenAI, str]
+) -> AsyncIterator[OpenAIClientProvider]:
+    backend = request.param(
+        api_key=KEY, base_url=f"{fake_server[1]}/v1", model="m", timeout=10, max_retries=0, max_tokens=64
+    )
+    yield backend
+    await backend.aclose()
+
+
+@pytest.mark.parametrize(
+    "script", [Script(deltas=["a", "b"], drop_after=1), Script(deltas=["a", "b"], end_after=1)]
+)
+async def test_a_stream_cut_short_raises_instead_of_hanging(
+    fake: FakeOpenAI, provider: OpenAIClientProvider, script: Script
+) -> None:
+    fake.script = script
+    got: list[ProviderEvent] = []
+    with pytest.raises(ProviderError) as caught:
+        async with asyncio.timeout(5):
+            async for item in provider.stream(ask()):  # type: ignore[attr-defined]
+                got.append(item)
+    assert got == [TextDelta("a")]
+    assert caught.value.message == CLOSED_EARLY
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "http"),
+    [
+        (401, UpstreamAuthError, 502),
+        (403, UpstreamAuthError, 502),
+        (429, UpstreamRateLimited, 429),
+        (500, ProviderError, 502),
+        (400, BadGenerationRequest, 400),
+    ],
+)
+async def test_http_errors_become_provider_errors(
+    fake: FakeOpenAI, provider: OpenAIClientProvider, status: int, error: type[ProviderError], http: int
+) -> None:
+    fake.script = Script(status=status)
+    with pytest.raises(error) as caught:
+        await collect(provider.stream(ask()))  # type: ignore[attr-defined]
+    assert type(caught.value) is error
+    assert caught.value.status == http
+    assert KEY not in caught.value.message and "sk-" not in caught.value.message
+    if status in (401, 403):
+        assert "rejected llmrelay's key" in caught.value.message
+    if status == 400:  # the upstream's reason is the useful part
+        assert "Invalid value for 'temperature'" in caught.value.message
