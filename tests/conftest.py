@@ -108,3 +108,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
+
+
+# The browser fixtures live with the browser helpers; importing them here shares them.
+from tests.browser import browser, page  # noqa: E402, F401

@@ -9,11 +9,10 @@ and whether it was stopped. Conversations (history, reloads, the list) are in te
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 
 from llmrelay import __version__
 from llmrelay.app import create_app
@@ -27,9 +26,7 @@ from tests.browser import (
     expect_form_busy,
     expect_form_enabled,
     last_answer,
-    launch_browser,
     llmrelay,
-    new_page,
     open_conversation_id,
     questions,
     refuse_requests,
@@ -41,16 +38,6 @@ from tests.conftest import make_settings
 from tests.servers import serve
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    yield from new_page(browser)
 
 
 STORY = ["Once", " upon a time,", "\nthere was", "  a fox 🦊", " who", " liked", " streams", "."]

@@ -8,11 +8,10 @@ that sets the timing and records what the model was asked, Debian's chromium thr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from llmrelay.providers.scripted import Script, ScriptedProvider
 from tests.browser import (
@@ -22,10 +21,8 @@ from tests.browser import (
     expect_form_busy,
     expect_form_enabled,
     last_answer,
-    launch_browser,
     listed_titles,
     llmrelay,
-    new_page,
     open_conversation_id,
     questions,
     requests_to,
@@ -34,16 +31,6 @@ from tests.browser import (
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    yield from new_page(browser)
 
 
 def words(count: int) -> list[str]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
+from playwright.sync_api import ConsoleMessage, Page, Request, expect
 
 from llmrelay.providers.base import ProviderError
 from llmrelay.providers.scripted import Script, ScriptedProvider
@@ -24,10 +23,8 @@ from tests.browser import (
     answers,
     ask,
     expect_form_enabled,
-    launch_browser,
     listed_titles,
     llmrelay,
-    new_page,
     open_conversation_id,
     questions,
     requests_to,
@@ -40,16 +37,6 @@ KEY = "sk-test-3f9a1c7e5b2d4068"
 STORAGE_NAME = "llmrelay.apiKey"
 MISSING = "Missing API key: send it as 'Authorization: Bearer <key>'."
 INCORRECT = "Incorrect API key provided."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    yield from new_page(browser)
 
 
 @dataclass

@@ -225,9 +225,10 @@ def test_failure_before_start_is_a_status_and_is_stored(database_url: str) -> No
         assert response.status_code == 502
         body = response.json()
         assert body["detail"] == "The upstream is down."
+        # Read at once, with no waiting: the failure is stored before the 502 is sent.
+        messages = httpx.get(f"{url}/api/conversations/{body['conversation_id']}").json()["messages"]
         latest = httpx.get(f"{url}/api/conversations").json()[0]
         assert body["conversation_id"] == latest["id"]
-        messages = httpx.get(f"{url}/api/conversations/{latest['id']}").json()["messages"]
         assert body["message_id"] == messages[1]["id"]
         assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "error")]
         assert messages[1]["error"] == "The upstream is down."

@@ -95,7 +95,9 @@ async def chat(request: Request, relay: RelayDep, body: ChatIn) -> Response:
     generation = turn.generation
     first = await first_event(request, generation)
     if isinstance(first, Failure):
-        # The question and the failed answer are stored: say where, so a client can show them.
+        # The question and the failed answer are stored: say where, so a client can show them,
+        # once the failure is written (a client reading the conversation next must see it).
+        await generation.wait_finished()
         detail = {
             "detail": first.message,
             "conversation_id": turn.conversation_id,
