@@ -1,9 +1,12 @@
-"""Failures, the same for both OpenAI-SDK backends at provider level: a stream cut short raises
-instead of hanging, and HTTP errors become the matching `ProviderError`, never with the key."""
+"""What holds for both OpenAI-SDK backends at provider level: closing the stream or cancelling
+its consumer closes the upstream connection within a second, a stream cut short raises instead
+of hanging, and HTTP errors become the matching `ProviderError`, never with the key."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -85,3 +88,36 @@ async def test_http_errors_become_provider_errors(
         assert "rejected llmrelay's key" in caught.value.message
     if status == 400:  # the upstream's reason is the useful part
         assert "Invalid value for 'temperature'" in caught.value.message
+
+
+async def test_closing_the_stream_closes_the_upstream_connection(
+    fake: FakeOpenAI, provider: OpenAIClientProvider
+) -> None:
+    fake.script = Script(deltas=["x"] * 100, delay_seconds=0.1)
+    events = provider.stream(ask())  # type: ignore[attr-defined]
+    assert await anext(events) == TextDelta("x")
+    closed_at = time.monotonic()
+    await events.aclose()  # type: ignore[attr-defined]
+    gone = await fake.streams[-1].wait_disconnected(within=5)
+    assert gone - closed_at < 1.0
+
+
+async def test_cancelling_the_consumer_closes_the_upstream_connection(
+    fake: FakeOpenAI, provider: OpenAIClientProvider
+) -> None:
+    fake.script = Script(deltas=["x"] * 100, delay_seconds=0.1)
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async with contextlib.aclosing(provider.stream(ask())) as events:  # type: ignore[type-var]
+            async for _ in events:
+                first.set()
+
+    task = asyncio.create_task(consume())
+    await first.wait()
+    cancelled_at = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gone = await fake.streams[-1].wait_disconnected(within=5)
+    assert gone - cancelled_at < 1.0
