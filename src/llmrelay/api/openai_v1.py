@@ -39,7 +39,7 @@ from llmrelay.api.openai_schemas import (
 from llmrelay.auth import Caller, CallerDep
 from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider
 from llmrelay.relay import Relay, RelayDep
-from llmrelay.store import ResponseRecord, Store
+from llmrelay.store import ResponseRecord
 from llmrelay.streams import Failure, Generation, GenerationResult, LogEvent, OnEnd
 from llmrelay.usage import prompt_counter, token_counts, usage_recorder
 
@@ -54,10 +54,6 @@ JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
         "description": "The answer; with stream=true, Server-Sent Events as OpenAI sends them.",
     }
 }
-
-
-def store_of(relay: Relay) -> Store | None:
-    return relay.store
 
 
 def provider_for(relay: Relay, name: str) -> Provider:
@@ -167,7 +163,7 @@ async def chat_completions(
 
 async def kept_response(relay: Relay, caller: Caller, response_id: str) -> ResponseRecord | None:
     """A kept response this caller may see: one made with another stored key is not theirs."""
-    store = store_of(relay)
+    store = relay.store
     if store is None:
         return None
     record = await store.get_response(response_id)
@@ -185,7 +181,7 @@ def response_keeper(
     """At the end: keep the response (unless store=false or nobody got it) and record usage."""
 
     async def ended(generation: Generation, result: GenerationResult) -> None:
-        store = store_of(relay)
+        store = relay.store
         if store is not None and shape.store and result.finish_reason != "cancelled":
             tokens = (result.usage.input_tokens, result.usage.output_tokens) if result.usage else (None, None)
             status = shape.finished(result.text, result.finish_reason, (0, 0), result.failure)["status"]
