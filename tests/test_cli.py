@@ -182,3 +182,33 @@ def test_ask_keeps_a_conversation_that_ask_can_continue(tmp_path: Path) -> None:
     ]
     missing = run("ask", "--conversation", "conv_nope", "hi", env=env, cwd=tmp_path)
     assert missing.returncode == 2 and "conv_nope" in missing.stderr
+
+
+MODELS_FILE = """
+[[models]]
+name = "first"
+provider = "scripted"
+reply = "from the first entry"
+
+[[models]]
+name = "second"
+provider = "scripted"
+reply = "from the second entry"
+"""
+
+
+def test_ask_honours_the_models_file_and_model_picks_an_entry(tmp_path: Path) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text(MODELS_FILE, encoding="utf-8")
+    env = {"LLMRELAY_MODELS_FILE": str(models)}
+    default = run("ask", "hi", env=env, cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout == "from the first entry\n"
+    picked = run("ask", "--model", "second", "hi", env=env, cwd=tmp_path)
+    assert picked.returncode == 0, picked.stderr
+    assert picked.stdout == "from the second entry\n"
+    unknown = run("ask", "--model", "third", "hi", env=env, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "--model: no model named 'third'" in unknown.stderr
+    assert "first, second" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

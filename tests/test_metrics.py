@@ -47,7 +47,7 @@ def wait_for(url: str, name: str, expected: float, timeout: float = 5.0, **label
 
 @pytest.fixture
 def slow_server() -> Iterator[str]:
-    provider = ScriptedProvider.replying(REPLY, delay_seconds=0.05)
+    provider = ScriptedProvider.replying(REPLY, delay_seconds=0.25)
     with serve(create_app(make_settings(), provider=provider)) as url:
         yield url
 
@@ -106,9 +106,11 @@ def test_requests_streams_generations_and_cancellations_are_counted(slow_server:
     # Every generation got its first delta: three TTFTs, three durations.
     assert value(samples, "llmrelay_time_to_first_token_seconds_count", **labels) == 3
     assert value(samples, "llmrelay_generation_duration_seconds_count", **labels) == 3
-    # Two whole answers take at least their 5 x 50 ms of pauses.
-    assert value(samples, "llmrelay_generation_duration_seconds_sum", **labels) >= 2 * 0.25
-    prompts = len(split_into_deltas("hi")) + len(split_into_deltas("hi there"))
+    # Two whole answers take at least their 5 x 250 ms of pauses.
+    assert value(samples, "llmrelay_generation_duration_seconds_sum", **labels) >= 2 * 5 * 0.25
+    # Every prompt counts, the cancelled one's too (estimated: it stopped before its usage
+    # report), as in the usage rows: one policy, accounting.spent_tokens.
+    prompts = sum(len(split_into_deltas(m)) for m in ("hi", "hi there", "go"))
     assert value(samples, "llmrelay_tokens_total", model=model, direction="in") == prompts
     # Two whole answers, plus what the cancelled one produced before it stopped (at least 1).
     out = value(samples, "llmrelay_tokens_total", model=model, direction="out")

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmrelay import sse
+from llmrelay.api.tutorial import TutorialRenderer
 from llmrelay.app import create_app
 from llmrelay.providers.base import TextDelta
 from llmrelay.providers.scripted import Script, ScriptedProvider
+from llmrelay.wire import sse
 from tests.conftest import make_settings
 from tests.servers import serve
 from tests.sse_client import deltas, read_events
@@ -59,12 +60,12 @@ def test_tricky_deltas_arrive_one_event_each_exactly(server: str, provider: Scri
 
 
 def test_multiline_delta_is_one_event_with_one_data_line_per_line() -> None:
-    raw = sse.render_tutorial("gen_a", 3, TextDelta("a\r\nb\rc\nd"))
+    raw = TutorialRenderer("gen_a").render(3, TextDelta("a\r\nb\rc\nd"))
     assert raw == b"id: gen_a.3\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
 
 
 def test_leading_space_keeps_the_space_after_the_colon() -> None:
-    assert sse.render_tutorial("g", 1, TextDelta(" hi")) == b"id: g.1\ndata:  hi\n\n"
+    assert TutorialRenderer("g").render(1, TextDelta(" hi")) == b"id: g.1\ndata:  hi\n\n"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

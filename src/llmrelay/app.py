@@ -9,15 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from llmrelay import __version__, auth, metrics
-from llmrelay.api import chat, conversations, errors, openai_v1, ops, tutorial, web
+from llmrelay.api import chat, conversations, errors, openai, ops, tutorial, web
 from llmrelay.logs import RequestIdMiddleware, configure_logging
-from llmrelay.models import ModelRegistry, build_registry
+from llmrelay.models import ModelRegistry
+from llmrelay.overhead import OverheadMiddleware
 from llmrelay.providers.base import Provider
-from llmrelay.relay import Relay
+from llmrelay.runtime import Runtime
 from llmrelay.settings import Settings, load_settings
 from llmrelay.store import Store
-from llmrelay.streams import StreamRegistry
-from llmrelay.usage import UsageWriter
 
 log = logging.getLogger(__name__)
 
@@ -28,55 +27,49 @@ def create_app(
     provider: Provider | None = None,
     models: ModelRegistry | None = None,
     store: Store | None = None,
+    runtime: Runtime | None = None,
 ) -> FastAPI:
-    """Build the app. `models` (or one `provider`) and the `store` may be given ready-made (the
-    CLI opens them before serving, so a bad setting is one sentence, not a traceback; tests pass
-    scripted models). The app owns what it is given: it closes them when it stops."""
+    """Build the app. A whole `runtime`, or `models` (or one `provider`) and the `store`, may be
+    given ready-made (`llmrelay serve` opens the runtime before binding, so a bad setting is one
+    sentence, not a traceback; tests pass scripted models). The app owns what it is given: it
+    closes it when it stops."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app_metrics = metrics.Metrics()
+    given = runtime
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = models or (ModelRegistry.single(provider) if provider else await build_registry(settings))
-        backend = registry.default
-        streams = StreamRegistry(
-            retention_seconds=settings.stream_retention_seconds, observers=[app_metrics.observe_generation]
-        )
-        opened = store or await Store.open(settings.database_url)
-        usage = UsageWriter(opened)
-        usage.start()
-        app.state.relay = Relay(
-            settings=settings,
-            provider=backend,
-            streams=streams,
-            models=registry,
-            store=opened,
-            key_lookup=auth.KeyLookup(opened),
-            usage=usage,
-        )
+        if given is None:
+            opened = await Runtime.open(
+                settings,
+                models=models or (ModelRegistry.single(provider) if provider else None),
+                store=store,
+                observers=[app_metrics.observe_generation],
+            )
+        else:
+            opened = given
+            opened.streams.observers.append(app_metrics.observe_generation)
+        app.state.runtime = runtime = opened
+        default = runtime.models.default
         log.info(
             "llmrelay %s ready: provider=%s model=%s models=%s",
             __version__,
-            backend.info.name,
-            backend.info.model,
-            ",".join(registry.names()),
+            default.info.name,
+            default.info.model,
+            ",".join(runtime.models.names()),
         )
         try:
             yield
         finally:
-            # Running answers are cancelled and recorded before the store closes.
-            await streams.aclose()
-            await usage.aclose()
-            await opened.close()
-            await registry.aclose()
+            await runtime.aclose()
 
     app = FastAPI(
         title="llmrelay",
         version=__version__,
         summary="Stream a language model's answers over Server-Sent Events.",
         lifespan=lifespan,
-        # Keys for /v1 and /api (auth.guard looks at the path), for every router, present and future.
+        # Keys for every route not marked @auth.open_route, present and future: it fails closed.
         dependencies=[Depends(auth.guard)],
     )
     errors.install(app)
@@ -85,8 +78,11 @@ def create_app(
     app.include_router(tutorial.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)
-    app.include_router(openai_v1.router)
+    for router in openai.routers:
+        app.include_router(router)
     app.include_router(ops.router)
     metrics.install(app, app_metrics)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: llmrelay's own time is counted from the request's arrival.
+    app.add_middleware(OverheadMiddleware, histogram=app_metrics.overhead)
     return app

@@ -1,7 +1,7 @@
 """`llmrelay ask`: one turn of a conversation streamed to a terminal.
 
-It goes the way a request to the server goes (store, history, streams), so a conversation
-started here continues on the page, and the other way round.
+It goes the way a request to the server goes (the same runtime: models file, store, streams,
+usage), so a conversation started here continues on the page, and the other way round.
 """
 
 from __future__ import annotations
@@ -10,36 +10,43 @@ import logging
 from typing import TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 from llmrelay.conversations import ConversationNotFound, start_turn
-from llmrelay.models import ModelRegistry
-from llmrelay.providers import build_provider
 from llmrelay.providers.base import ProviderError, TextDelta
-from llmrelay.relay import Relay
+from llmrelay.runtime import Runtime
 from llmrelay.settings import Settings, SettingsError
 from llmrelay.store import Store
-from llmrelay.streams import Failure, StreamRegistry
-from llmrelay.usage import UsageWriter
+from llmrelay.streams import Failure
 
 
 async def ask_model(
-    settings: Settings, message: str, *, out: TextIO, conversation_id: str | None = None
+    settings: Settings,
+    message: str,
+    *,
+    out: TextIO,
+    conversation_id: str | None = None,
+    model: str | None = None,
 ) -> int:
     """Stream the answer to `out`; 0 when it completed, 1 when it failed."""
     logging.basicConfig(level=logging.WARNING)
     err = Console(stderr=True, highlight=False)
-    provider = await build_provider(settings)
-    store = await Store.open(settings.database_url)
-    streams = StreamRegistry(retention_seconds=0)
-    usage = UsageWriter(store)  # not started: written once, when the answer is done
-    relay = Relay(settings, provider, streams, ModelRegistry.single(provider), store, usage=usage)
+    # Usage is written once, when the answer is done (aclose), not by a background task.
+    runtime = await Runtime.open(settings, write_usage_in_background=False)
     try:
+        provider = runtime.models.default if model is None else runtime.models.get(model)
+        if provider is None:
+            raise SettingsError(
+                f"--model: no model named {model!r} (this llmrelay has: {', '.join(runtime.models.names())})."
+            )
         try:
-            turn = await start_turn(relay, message, conversation_id, grace_seconds=0, route="cli ask")
+            turn = await start_turn(
+                runtime, provider, message, conversation_id, resumable=False, route="cli ask"
+            )
         except ConversationNotFound:
             raise SettingsError(f"--conversation: no conversation with id {conversation_id!r}.") from None
         except ProviderError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
             return 1
         failed = False
         async for batch in turn.generation.listen():
@@ -49,7 +56,7 @@ async def ask_model(
                     out.flush()
                 elif isinstance(event, Failure):
                     out.write("\n")
-                    err.print(f"[bold red]error:[/] {event.message}", soft_wrap=True)
+                    err.print(f"[bold red]error:[/] {escape(event.message)}", soft_wrap=True)
                     failed = True
         if not failed:
             out.write("\n")
@@ -59,10 +66,7 @@ async def ask_model(
         )
         return 1 if failed else 0
     finally:
-        await streams.aclose()
-        await usage.aclose()
-        await store.close()
-        await provider.aclose()
+        await runtime.aclose()
 
 
 async def list_conversations(settings: Settings, *, limit: int) -> list[tuple[str, str, str]]:

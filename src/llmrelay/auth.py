@@ -1,13 +1,16 @@
-"""API keys for /v1, /api and the tutorial's /chat-*: `Authorization: Bearer <key>`.
+"""API keys: `Authorization: Bearer <key>` on every route but an explicit open list.
 
 Keys come from two places: `LLMRELAY_API_KEYS` (compared in constant time) and the store
 (`llmrelay keys create`; only a hash is kept, so a key is found by hashing what was sent).
 While neither holds a key, the server is open, as it is on a laptop serving 127.0.0.1. Once
 either does, a request without a valid key gets 401 (the error handlers give it OpenAI's
-shape under /v1, `{"detail"}` under /api).
+shape under /v1, `{"detail"}` elsewhere).
 
-`guard` is installed app-wide and checks only those paths, so a router added later is
-covered without anyone remembering to add it. A key never reaches a log line.
+`guard` is installed app-wide and fails closed: every route needs a key except those whose
+endpoint is marked `@open_route` (the page, health, metrics), so a router added later is
+protected without anyone remembering to. The static files and the API's own description
+(/openapi.json, /docs, /redoc) are not API routes, so no dependency runs for them: they are
+open too (what the API is, never what it holds). A key never reaches a log line.
 """
 
 from __future__ import annotations
@@ -16,19 +19,16 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 
-from llmrelay.relay import Relay, get_relay
 from llmrelay.store import Store
 
 log = logging.getLogger(__name__)
 
-# Every route that reaches a model or a conversation. The page, its files, /healthz and
-# /metrics stay open (the page asks for a key when the API answers 401).
-PROTECTED_PREFIXES = ("/v1", "/api", "/chat-complete", "/chat-stream")
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -42,10 +42,6 @@ class Caller:
 
 ANONYMOUS = Caller()
 ENV_KEY = Caller(key_id=None, authenticated=True)
-
-
-def is_protected(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in PROTECTED_PREFIXES)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -78,7 +74,7 @@ class KeyLookup:
     `llmrelay keys` in another process, so a change takes effect within `ttl_seconds`.
     """
 
-    def __init__(self, store: Store | None, *, ttl_seconds: float = 2.0) -> None:
+    def __init__(self, store: Store, *, ttl_seconds: float = 2.0) -> None:
         self._store = store
         self._ttl = ttl_seconds
         self._any_key: tuple[float, bool] | None = None
@@ -86,8 +82,6 @@ class KeyLookup:
         self._callers: dict[str, tuple[float, Caller | None]] = {}
 
     async def caller(self, token: str) -> Caller | None:
-        if self._store is None:
-            return None
         digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
         now = time.monotonic()
         cached = self._callers.get(digest)
@@ -101,8 +95,6 @@ class KeyLookup:
         return caller
 
     async def any_key(self) -> bool:
-        if self._store is None:
-            return False
         now = time.monotonic()
         if self._any_key is None or now - self._any_key[0] >= self._ttl:
             active = any(not key.revoked for key in await self._store.list_api_keys())
@@ -113,44 +105,58 @@ class KeyLookup:
 _MAX_CACHED_TOKENS = 10_000
 
 
-async def authenticate(relay: Relay, token: str | None) -> Caller:
-    """The caller a token names; 401 when keys are in force and it names none."""
-    env_keys = relay.settings.env_api_keys()
-    stored = relay.key_lookup or KeyLookup(relay.store, ttl_seconds=0)
-    if token is not None:
-        if env_keys and matches_env_key(token, env_keys):
-            return ENV_KEY
-        caller = await stored.caller(token)
-        if caller is not None:
-            return caller
-    # Only now ask whether keys are needed at all: a valid key costs no extra lookup.
-    if not env_keys and not await stored.any_key():
-        return ANONYMOUS
-    if token is None:
-        raise HTTPException(
-            401,
-            "Missing API key: send it as 'Authorization: Bearer <key>'.",
-            headers=CHALLENGE,
-        )
-    raise HTTPException(401, "Incorrect API key provided.", headers=CHALLENGE)
+class Authenticator:
+    """Whether keys are in force, and which caller a token names."""
+
+    def __init__(self, env_keys: list[str], stored: KeyLookup) -> None:
+        self.env_keys = env_keys
+        self.stored = stored
+
+    async def caller(self, token: str | None) -> Caller:
+        """The caller a token names; 401 when keys are in force and it names none."""
+        if token is not None:
+            if self.env_keys and matches_env_key(token, self.env_keys):
+                return ENV_KEY
+            caller = await self.stored.caller(token)
+            if caller is not None:
+                return caller
+        # Only now ask whether keys are needed at all: a valid key costs no extra lookup.
+        if not self.env_keys and not await self.stored.any_key():
+            return ANONYMOUS
+        if token is None:
+            raise HTTPException(
+                401,
+                "Missing API key: send it as 'Authorization: Bearer <key>'.",
+                headers=CHALLENGE,
+            )
+        raise HTTPException(401, "Incorrect API key provided.", headers=CHALLENGE)
+
+
+_OPEN = "_llmrelay_open_route"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def open_route(endpoint: Endpoint) -> Endpoint:
+    """Mark a route's endpoint as callable without a key while keys are in force. Only the
+    page (it asks for a key when the API answers 401), health and metrics are."""
+    setattr(endpoint, _OPEN, True)
+    return endpoint
+
+
+def is_open(endpoint: object) -> bool:
+    return getattr(endpoint, _OPEN, False) is True
 
 
 async def guard(request: Request) -> None:
-    """App-wide dependency: model and conversation routes need a key when keys are in force."""
-    if not is_protected(request.url.path):
+    """App-wide dependency: every route needs a key when keys are in force, unless its
+    endpoint is marked `@open_route`. The mark is on the endpoint, not a path, so no prefix or
+    path of a router added later can be open by accident."""
+    if is_open(getattr(request.scope.get("route"), "endpoint", None)):
         return
-    request.state.caller = await authenticate(get_relay(request), bearer_token(request))
+    authenticator: Authenticator = request.app.state.runtime.auth
+    request.state.caller = await authenticator.caller(bearer_token(request))
 
 
 def current_caller(request: Request) -> Caller:
     caller: Caller = getattr(request.state, "caller", ANONYMOUS)
     return caller
-
-
-async def _caller_dependency(request: Request) -> Caller:
-    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a hop per
-    # request (bench/notes.md).
-    return current_caller(request)
-
-
-CallerDep = Annotated[Caller, Depends(_caller_dependency)]

@@ -77,18 +77,16 @@ def _run_server(settings: Settings) -> None:
 
     from llmrelay.app import create_app
     from llmrelay.logs import configure_logging
-    from llmrelay.models import build_registry
-    from llmrelay.store import Store
+    from llmrelay.runtime import Runtime
 
     async def main() -> None:
         configure_logging(settings.log_level)  # before the store and models log their start
-        models = await build_registry(settings)
+        runtime = await Runtime.open(settings)
         try:
-            store = await Store.open(settings.database_url)
+            stored_keys = sum(1 for key in await runtime.store.list_api_keys() if not key.revoked)
         except BaseException:
-            await models.aclose()
+            await runtime.aclose()
             raise
-        stored_keys = sum(1 for key in await store.list_api_keys() if not key.revoked)
         if settings.host not in LOOPBACK_HOSTS and not settings.env_api_keys() and not stored_keys:
             err.print(
                 f"[bold yellow]warning:[/] serving on {settings.host} with no API keys: anyone who "
@@ -97,7 +95,7 @@ def _run_server(settings: Settings) -> None:
                 soft_wrap=True,
             )
         config = uvicorn.Config(
-            create_app(settings, models=models, store=store),
+            create_app(settings, runtime=runtime),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -122,8 +120,14 @@ def ask(
     conversation: Annotated[
         str | None, typer.Option("--conversation", "-c", help="Continue this conversation (its id).")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Ask this model (a name from LLMRELAY_MODELS_FILE); default: the first."
+        ),
+    ] = None,
 ) -> None:
-    """Ask the configured model and stream the answer to the terminal (kept as a conversation)."""
+    """Ask a configured model and stream the answer to the terminal (kept as a conversation)."""
     from llmrelay.ask import ask_model
     from llmrelay.store import StoreError
 
@@ -131,7 +135,9 @@ def ask(
     if not message.strip():
         _fail("the message must not be empty.")
     try:
-        code = asyncio.run(ask_model(settings, message, out=sys.stdout, conversation_id=conversation))
+        code = asyncio.run(
+            ask_model(settings, message, out=sys.stdout, conversation_id=conversation, model=model)
+        )
     except (SettingsError, StoreError) as exc:
         _fail(str(exc))
         return

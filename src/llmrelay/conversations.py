@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmrelay.history import fit_history, prompt_budget
-from llmrelay.providers.base import ChatMessage, GenerationRequest, ProviderError, Role
-from llmrelay.relay import Relay
-from llmrelay.store import Store
+from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider, ProviderError, Role
+from llmrelay.runtime import Runtime
 from llmrelay.store.records import HISTORY_STATUSES
-from llmrelay.streams import Generation, GenerationResult
-from llmrelay.usage import both, usage_recorder
+from llmrelay.streams import Generation, GenerationResult, Identity
 
 TITLE_CHARS = 60
 
@@ -39,24 +37,18 @@ def title_from(message: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def store_of(relay: Relay) -> Store:
-    if relay.store is None:
-        raise RuntimeError("this llmrelay runs without a store")
-    return relay.store
-
-
 async def start_turn(
-    relay: Relay,
+    runtime: Runtime,
+    provider: Provider,
     message: str,
     conversation_id: str | None,
     *,
-    grace_seconds: float,
+    resumable: bool,
     api_key_id: str | None = None,
     route: str = "/api/chat",
 ) -> Turn:
     """Store the question, start the answer; raises ConversationNotFound or ProviderError."""
-    store = store_of(relay)
-    provider = relay.provider
+    store = runtime.store
     if conversation_id is None:
         conversation_id = (await store.create_conversation(title_from(message))).id
     elif await store.get_conversation(conversation_id) is None:
@@ -68,7 +60,7 @@ async def start_turn(
         for m in earlier
         if m.status in HISTORY_STATUSES and (m.content or m.role != "assistant")
     ]
-    budget = prompt_budget(provider.info.context_tokens, relay.settings.max_output_tokens)
+    budget = prompt_budget(provider.info.context_tokens, runtime.settings.max_output_tokens)
     model = provider.info.model
     answer = await store.add_message(
         conversation_id, "assistant", "", status="streaming", provider=provider.info.name, model=model
@@ -102,14 +94,12 @@ async def start_turn(
             error=result.failure.message if result.failure else None,
         )
 
-    usage = usage_recorder(
-        relay.usage, api_key_id=api_key_id, route=route, model=model, provider=provider, messages=fitted
-    )
-    generation = relay.streams.start(
+    generation = runtime.pipeline.start(
         provider,
         GenerationRequest(messages=fitted),
-        grace_seconds=grace_seconds,
-        on_end=both(record, usage),
+        Identity(route=route, model=model, key_id=api_key_id),
+        resumable=resumable,
+        on_end=record,
         generation_id=answer.id,
         meta={"conversation_id": conversation_id, "user_message_id": user.id, "model": model},
     )

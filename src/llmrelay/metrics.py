@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmrelay.auth import open_route
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 # are for fakes and caches.
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Seconds of llmrelay's own time per request: well under a millisecond is the aim.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 # A model name can come from a client (/v1 requests name one): past this many distinct names,
 # further ones are counted as "other", so a client cannot blow up the series count.
 MAX_MODEL_LABELS = 50
@@ -101,6 +105,13 @@ class Metrics:
             "Generations stopped before their end (the client left, or a cancel request).",
             registry=r,
         )
+        self.overhead = Histogram(
+            "llmrelay_overhead_seconds",
+            "llmrelay's own time per model request: arrival to first byte, less the wait for "
+            "the provider (see X-Llmrelay-Overhead-Ms).",
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
         self._models: set[str] = set()
 
     def model_label(self, model: str) -> str:
@@ -114,7 +125,7 @@ class Metrics:
     def observe_generation(self, generation: Generation, result: GenerationResult) -> None:
         """Record one ended generation (called once, by StreamRegistry)."""
         provider = generation.provider.info.name
-        model = self.model_label(generation.request.model or generation.provider.info.model)
+        model = self.model_label(generation.identity.model)
         self.generations.labels(provider, model, result.finish_reason).inc()
         if result.ttft_seconds is not None:
             self.ttft.labels(provider, model).observe(result.ttft_seconds)
@@ -122,20 +133,19 @@ class Metrics:
         usage = result.usage
         if usage is not None and usage.input_tokens is not None:
             self.tokens.labels(model, "in").inc(usage.input_tokens)
+        # Reported or estimated (a cancelled answer's tokens were still produced): the same
+        # figure the usage rows and the client got (accounting.spent_tokens).
         if usage is not None and usage.output_tokens is not None:
             self.tokens.labels(model, "out").inc(usage.output_tokens)
-        elif result.text:
-            # A cancelled or failed answer has no usage report; its tokens were still produced.
-            self.tokens.labels(model, "out").inc(generation.provider.count_tokens(result.text))
         if result.failure is not None:
             self.upstream_errors.labels(result.failure.kind).inc()
         if result.finish_reason == "cancelled":
             self.cancellations.inc()
 
     async def endpoint(self, request: Request) -> Response:
-        relay = getattr(request.app.state, "relay", None)
-        if relay is not None:
-            self.running_generations.set(relay.streams.running())
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            self.running_generations.set(runtime.streams.running())
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -197,4 +207,9 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     """Give `app` its metrics, the middleware that counts requests, and `GET /metrics`."""
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+
+    @open_route
+    async def metrics_endpoint(request: Request) -> Response:
+        return await metrics.endpoint(request)
+
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -13,6 +13,10 @@ the model again; and an answer nobody reads any more should stop costing tokens.
 
 `EventLog` is the seam for a shared (e.g. Redis) log later: the generation only appends to it
 and listeners only read from it and wait on it.
+
+The log carries the provider's text, then, once at the end, the tokens spent (the provider's
+counts or llmrelay's estimate, `accounting.spent_tokens`), a `Failure` if it failed, and one
+`Finished`. So a renderer needs nothing but the log, on this process or (later) another.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from llmrelay.accounting import spent_tokens
 from llmrelay.providers.base import (
     Finished,
     FinishReason,
@@ -112,12 +117,24 @@ class MemoryEventLog:
             waiter.set_result(None)
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What a generation is, for whoever records it: which route asked, for which model name
+    (the client's name for it), on behalf of which stored key (None: an environment key, or
+    no keys at all)."""
+
+    route: str
+    model: str
+    key_id: str | None = None
+
+
 @dataclass
 class GenerationResult:
     """What a finished generation produced: the store and the logs read this."""
 
     text: str
     finish_reason: FinishReason
+    # Tokens spent, reported or estimated (`usage.estimated`); None when nothing was spent.
     usage: Usage | None
     failure: Failure | None
     ttft_seconds: float | None
@@ -135,12 +152,15 @@ class Generation:
     provider: Provider
     request: GenerationRequest
     grace_seconds: float
+    identity: Identity
     on_end: OnEnd | None = None
     log: EventLog = field(default_factory=MemoryEventLog)
     # Free-form facts for whoever started it (conversation id, message id…).
     meta: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
+    # When the log got its first event (a delta, or the failure that means it never started).
+    first_event_at: float | None = None
     result: GenerationResult | None = None
     _task: asyncio.Task[None] | None = None
     _listeners: int = 0
@@ -152,6 +172,10 @@ class Generation:
     @property
     def finished(self) -> bool:
         return self.log.closed
+
+    @property
+    def finished_at(self) -> float | None:
+        return None if self.result is None else self.started_at + self.result.duration_seconds
 
     @property
     def listeners(self) -> int:
@@ -216,9 +240,14 @@ class Generation:
         if self._listeners == 0 and self.cancel():
             log.info("generation %s: nobody listened for %.1fs, stopped", self.id, self.grace_seconds)
 
+    def _emit(self, event: LogEvent) -> None:
+        if self.first_event_at is None:
+            self.first_event_at = time.perf_counter()
+        self.log.append(event)
+
     async def _run(self) -> None:
         pieces: list[str] = []
-        usage: Usage | None = None
+        reported: Usage | None = None
         failure: Failure | None = None
         reason: FinishReason = "stop"
         try:
@@ -228,10 +257,9 @@ class Generation:
                         if self.first_token_at is None:
                             self.first_token_at = time.perf_counter()
                         pieces.append(event.text)
-                        self.log.append(event)
+                        self._emit(event)
                     elif isinstance(event, Usage):
-                        usage = event
-                        self.log.append(event)
+                        reported = event  # the total goes into the log once, at the end
                     elif isinstance(event, Finished):
                         reason = event.reason
         except asyncio.CancelledError:
@@ -243,11 +271,15 @@ class Generation:
             log.exception("generation %s failed inside llmrelay", self.id)
             failure = Failure("llmrelay failed while generating this answer.", 500, "internal")
             reason = "error"
+        text = "".join(pieces)
+        usage = spent_tokens(self.provider, self.request, reported, text, failure is not None)
+        if usage is not None:
+            self._emit(usage)
         if failure is not None:
-            self.log.append(failure)
+            self._emit(failure)
         now = time.perf_counter()
         self.result = GenerationResult(
-            text="".join(pieces),
+            text=text,
             finish_reason=reason,
             usage=usage,
             failure=failure,
@@ -261,7 +293,7 @@ class Generation:
             except Exception:
                 log.exception("generation %s: recording its end failed", self.id)
         # `end` goes out only after on_end ran, so a client that saw it reads the stored answer.
-        self.log.append(Finished(reason))
+        self._emit(Finished(reason))
         self.log.close()
 
     def _log_result(self, result: GenerationResult) -> None:
@@ -273,7 +305,7 @@ class Generation:
             self.id,
             result.finish_reason,
             self.provider.info.name,
-            self.request.model or self.provider.info.model,
+            self.identity.model,
             usage.input_tokens,
             usage.output_tokens,
             ttft,
@@ -299,6 +331,7 @@ class StreamRegistry:
         provider: Provider,
         request: GenerationRequest,
         *,
+        identity: Identity,
         grace_seconds: float,
         on_end: OnEnd | None = None,
         generation_id: str | None = None,
@@ -309,6 +342,7 @@ class StreamRegistry:
             provider=provider,
             request=request,
             grace_seconds=grace_seconds,
+            identity=identity,
             on_end=self._forget_later(on_end),
             meta=meta or {},
         )

@@ -9,21 +9,21 @@ connection attaches again with `GET /api/messages/{id}/events` and `Last-Event-I
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from llmrelay import sse
-from llmrelay.api.common import clean_message, first_event
-from llmrelay.auth import current_caller
-from llmrelay.conversations import ConversationNotFound, start_turn, store_of
+from llmrelay.api.deps import CallerDep, DefaultModelDep, RuntimeDep, StoreDep, StreamsDep
+from llmrelay.api.messages import clean_message
+from llmrelay.conversations import ConversationNotFound, start_turn
+from llmrelay.pipeline import Pipeline
 from llmrelay.providers.base import Finished, TextDelta, Usage
-from llmrelay.relay import RelayDep
 from llmrelay.store.records import MessageRecord
 from llmrelay.streams import Failure, LogEvent
+from llmrelay.wire import sse
+from llmrelay.wire.renderer import Renderer, stored_events
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -57,77 +57,70 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def render_json(message_id: str, seq: int, event: LogEvent) -> bytes | None:
-    eid = sse.event_id(message_id, seq)
-    if isinstance(event, TextDelta):
-        return sse.encode(_json({"text": event.text}), event="delta", id=eid)
-    if isinstance(event, Usage):
-        data = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
-        return sse.encode(_json(data), event="usage", id=eid)
-    if isinstance(event, Failure):
-        failure = {"message": event.message, "status": event.status, "kind": event.kind}
-        return sse.encode(_json(failure), event="error", id=eid)
-    if isinstance(event, Finished):
-        return sse.encode(_json({"finish_reason": event.reason}), event="end", id=eid)
-    return None
+class ChatEventsRenderer(Renderer):
+    """The chat API's JSON events; ids `<message id>.<seq>`, `start` is seq 0.
 
+    A failure before start is the status with `detail`, and where the question and the failed
+    answer are stored (`conversation_id`, `message_id`), so a client can show them."""
 
-def start_event(message_id: str, meta: dict[str, str]) -> bytes:
-    data = {"message_id": message_id, **meta}
-    return sse.encode(
-        _json(data), event="start", id=sse.event_id(message_id, 0), retry=sse.RECONNECT_MILLISECONDS
-    )
+    def __init__(self, message_id: str, meta: dict[str, str]) -> None:
+        self.message_id = message_id
+        self.meta = meta
+
+    def opening(self) -> bytes:
+        data = {"message_id": self.message_id, **self.meta}
+        eid = sse.event_id(self.message_id, 0)
+        return sse.encode(_json(data), event="start", id=eid, retry=sse.RECONNECT_MILLISECONDS)
+
+    def render(self, seq: int, event: LogEvent) -> bytes | None:
+        eid = sse.event_id(self.message_id, seq)
+        if isinstance(event, TextDelta):
+            return sse.encode(_json({"text": event.text}), event="delta", id=eid)
+        if isinstance(event, Usage):
+            data: dict[str, Any] = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
+            if event.estimated:
+                data["estimated"] = True
+            return sse.encode(_json(data), event="usage", id=eid)
+        if isinstance(event, Failure):
+            failure = {"message": event.message, "status": event.status, "kind": event.kind}
+            return sse.encode(_json(failure), event="error", id=eid)
+        if isinstance(event, Finished):
+            return sse.encode(_json({"finish_reason": event.reason}), event="end", id=eid)
+        return None
+
+    def failure(self, failure: Failure) -> Response:
+        detail = {
+            "detail": failure.message,
+            "conversation_id": self.meta.get("conversation_id"),
+            "message_id": self.message_id,
+        }
+        return JSONResponse(detail, status_code=failure.status)
 
 
 @router.post("/chat", summary="Send a message; the answer streams back", responses=STREAM_RESPONSES)
-async def chat(request: Request, relay: RelayDep, body: ChatIn) -> Response:
-    message = clean_message(body.message, relay.settings)
+async def chat(
+    request: Request, runtime: RuntimeDep, provider: DefaultModelDep, caller: CallerDep, body: ChatIn
+) -> Response:
+    message = clean_message(body.message, runtime.settings)
     try:
         turn = await start_turn(
-            relay,
-            message,
-            body.conversation_id,
-            grace_seconds=relay.settings.detach_grace_seconds,
-            api_key_id=current_caller(request).key_id,
+            runtime, provider, message, body.conversation_id, resumable=True, api_key_id=caller.key_id
         )
     except ConversationNotFound:
         raise HTTPException(404, f"No conversation with id {body.conversation_id!r}.") from None
     generation = turn.generation
-    first = await first_event(request, generation)
-    if isinstance(first, Failure):
-        # The question and the failed answer are stored: say where, so a client can show them,
-        # once the failure is written (a client reading the conversation next must see it).
-        await generation.wait_finished()
-        detail = {
-            "detail": first.message,
-            "conversation_id": turn.conversation_id,
-            "message_id": turn.message_id,
-        }
-        return JSONResponse(detail, status_code=first.status)
-    start = start_event(turn.message_id, generation.meta)
-    return sse.event_stream(sse.follow(generation, 0, render_json, first=start))
+    renderer = ChatEventsRenderer(turn.message_id, generation.meta)
+    return await runtime.pipeline.answer(request, generation, renderer, stream=True)
 
 
-def _stored_events(record: MessageRecord, conversation_id: str) -> AsyncIterator[bytes]:
-    """A finished answer no longer in memory, replayed from the store in one go."""
-
-    async def replay() -> AsyncIterator[bytes]:
-        meta = {"conversation_id": conversation_id, "model": record.model or ""}
-        yield start_event(record.id, meta)
-        seq = 1
-        if record.content:
-            yield render_json(record.id, seq, TextDelta(record.content)) or b""
-            seq += 1
-        if record.input_tokens is not None or record.output_tokens is not None:
-            yield render_json(record.id, seq, Usage(record.input_tokens, record.output_tokens)) or b""
-            seq += 1
-        if record.error:
-            yield render_json(record.id, seq, Failure(record.error, 502, "upstream_error")) or b""
-            seq += 1
-        reason = record.finish_reason or ("stop" if record.status == "complete" else "error")
-        yield render_json(record.id, seq, Finished(reason)) or b""  # type: ignore[arg-type]
-
-    return replay()
+def _stored_answer(record: MessageRecord) -> list[LogEvent]:
+    """A finished answer no longer in memory, as the log it had."""
+    usage = None
+    if record.input_tokens is not None or record.output_tokens is not None:
+        usage = Usage(record.input_tokens, record.output_tokens)
+    failure = Failure(record.error, 502, "upstream_error") if record.error else None
+    reason = record.finish_reason or ("stop" if record.status == "complete" else "error")
+    return stored_events(record.content, usage, failure, reason)  # type: ignore[arg-type]
 
 
 @router.get(
@@ -136,7 +129,8 @@ def _stored_events(record: MessageRecord, conversation_id: str) -> AsyncIterator
     responses={**STREAM_RESPONSES, 410: {"description": "Those events are no longer held."}},
 )
 async def message_events(
-    relay: RelayDep,
+    store: StoreDep,
+    streams: StreamsDep,
     message_id: str,
     after: Annotated[int | None, Query(ge=0, description="Send the events after this seq.")] = None,
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -145,11 +139,11 @@ async def message_events(
     parsed = sse.parse_event_id(last_event_id)
     if parsed is not None and parsed[0] == message_id:
         position = parsed[1]
-    generation = relay.streams.get(message_id)
+    generation = streams.get(message_id)
     if generation is not None:
-        first = start_event(message_id, generation.meta) if position == 0 else None
-        return sse.event_stream(sse.follow(generation, position, render_json, first=first))
-    record = await store_of(relay).get_message(message_id)
+        renderer = ChatEventsRenderer(message_id, generation.meta)
+        return Pipeline.attach(generation, position, renderer)
+    record = await store.get_message(message_id)
     if record is None or record.role != "assistant":
         raise HTTPException(404, f"No answer with id {message_id!r}.")
     if position > 0:
@@ -158,16 +152,17 @@ async def message_events(
             "This answer is no longer held event by event; attach without Last-Event-ID "
             "to get it whole, or read it from its conversation.",
         )
-    return sse.event_stream(_stored_events(record, record.conversation_id))
+    meta = {"conversation_id": record.conversation_id, "model": record.model or ""}
+    return sse.event_stream(ChatEventsRenderer(record.id, meta).replay(_stored_answer(record)))
 
 
 @router.post("/messages/{message_id}/cancel", response_model=CancelOut, summary="Stop an answer now")
-async def cancel_message(relay: RelayDep, message_id: str) -> CancelOut:
-    generation = relay.streams.get(message_id)
+async def cancel_message(store: StoreDep, streams: StreamsDep, message_id: str) -> CancelOut:
+    generation = streams.get(message_id)
     if generation is not None and generation.cancel():
         await generation.wait_finished()
         return CancelOut(message_id=message_id, cancelled=True, status="cancelled")
-    record = await store_of(relay).get_message(message_id)
+    record = await store.get_message(message_id)
     if record is None or record.role != "assistant":
         raise HTTPException(404, f"No answer with id {message_id!r}.")
     return CancelOut(message_id=message_id, cancelled=False, status=record.status)

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
-from llmrelay.conversations import store_of
+from llmrelay.api.deps import StoreDep, StreamsDep
 from llmrelay.markdown import render_markdown
-from llmrelay.relay import RelayDep
 from llmrelay.store.records import TITLE_MAX_CHARS, ConversationRecord, MessageRecord
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -83,11 +82,11 @@ def _not_found(conversation_id: str) -> HTTPException:
 
 @router.get("", response_model=list[ConversationOut], summary="Conversations, most recent first")
 async def list_conversations(
-    relay: RelayDep,
+    store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[ConversationOut]:
-    records = await store_of(relay).list_conversations(limit=limit, offset=offset)
+    records = await store.list_conversations(limit=limit, offset=offset)
     return [ConversationOut.of(r) for r in records]
 
 
@@ -96,8 +95,8 @@ async def list_conversations(
     response_model=ConversationWithMessages,
     summary="One conversation with its messages",
 )
-async def get_conversation(relay: RelayDep, conversation_id: str) -> ConversationWithMessages:
-    record = await store_of(relay).get_conversation(conversation_id)
+async def get_conversation(store: StoreDep, conversation_id: str) -> ConversationWithMessages:
+    record = await store.get_conversation(conversation_id)
     if record is None:
         raise _not_found(conversation_id)
     return ConversationWithMessages.of(record)
@@ -105,23 +104,22 @@ async def get_conversation(relay: RelayDep, conversation_id: str) -> Conversatio
 
 @router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation")
 async def rename_conversation(
-    relay: RelayDep, conversation_id: str, body: ConversationPatch
+    store: StoreDep, conversation_id: str, body: ConversationPatch
 ) -> ConversationOut:
-    record = await store_of(relay).rename_conversation(conversation_id, body.title)
+    record = await store.rename_conversation(conversation_id, body.title)
     if record is None:
         raise _not_found(conversation_id)
     return ConversationOut.of(record)
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")
-async def delete_conversation(relay: RelayDep, conversation_id: str) -> Response:
-    store = store_of(relay)
+async def delete_conversation(store: StoreDep, streams: StreamsDep, conversation_id: str) -> Response:
     record = await store.get_conversation(conversation_id)
     if record is None:
         raise _not_found(conversation_id)
     # Stop its running answers first, so nothing writes into a deleted conversation.
     for message in record.messages:
-        generation = relay.streams.get(message.id)
+        generation = streams.get(message.id)
         if generation is not None and generation.cancel():
             await generation.wait_finished()
     await store.delete_conversation(conversation_id)

@@ -1,6 +1,6 @@
 """Every error a client sees is JSON with a readable `detail`: never a stack trace or a secret.
 
-Under /v1 the same errors take OpenAI's shape instead (`api/openai_errors.py`), so OpenAI's
+Under /v1 the same errors take OpenAI's shape instead (`api/openai/errors.py`), so OpenAI's
 SDKs raise their matching exceptions.
 """
 
@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from llmrelay.api import openai_errors
-from llmrelay.api.common import ClientGone
+from llmrelay.api.disconnect import ClientGone
+from llmrelay.api.openai import errors as openai_errors
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _openai(exc: openai_errors.OpenAIError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+    return openai_errors.as_response(exc)
 
 
 async def _client_gone(request: Request, exc: Exception) -> JSONResponse:

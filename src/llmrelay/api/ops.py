@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from llmrelay import __version__
-from llmrelay.relay import RelayDep
+from llmrelay.api.deps import RuntimeDep
+from llmrelay.auth import open_route
 
 router = APIRouter(tags=["ops"])
 
@@ -20,11 +21,13 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness and what is being served")
-async def healthz(relay: RelayDep) -> Health:
+@open_route
+async def healthz(runtime: RuntimeDep) -> Health:
+    default = runtime.models.default
     return Health(
         status="ok",
         version=__version__,
-        provider=relay.provider.info.name,
-        model=relay.provider.info.model,
-        running_generations=relay.streams.running(),
+        provider=default.info.name,
+        model=default.info.model,
+        running_generations=runtime.streams.running(),
     )

@@ -9,15 +9,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from llmrelay import sse
-from llmrelay.api.common import clean_message, final_result, first_event, raise_if_failed
-from llmrelay.auth import current_caller
-from llmrelay.providers.base import ChatMessage, GenerationRequest
-from llmrelay.relay import Relay, RelayDep
-from llmrelay.streams import Generation
-from llmrelay.usage import usage_recorder
+from llmrelay.api.deps import CallerDep, DefaultModelDep, PipelineDep, SettingsDep, StreamsDep
+from llmrelay.api.messages import clean_message
+from llmrelay.auth import Caller
+from llmrelay.pipeline import Pipeline
+from llmrelay.providers.base import ChatMessage, Finished, GenerationRequest, Provider, TextDelta
+from llmrelay.settings import Settings
+from llmrelay.streams import Failure, GenerationResult, Identity, LogEvent, StreamRegistry
+from llmrelay.wire import sse
+from llmrelay.wire.renderer import Renderer
 
 router = APIRouter(tags=["tutorial"])
 
@@ -44,77 +47,129 @@ STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def _start(relay: Relay, request: Request, message: str, grace_seconds: float) -> Generation:
-    messages = [ChatMessage("user", message)]
-    usage = usage_recorder(
-        relay.usage,
-        api_key_id=current_caller(request).key_id,
-        route=request.url.path,
-        model=relay.provider.info.model,
-        provider=relay.provider,
-        messages=messages,
+class TutorialRenderer(Renderer):
+    """The tutorial's format: `start` / `[START]`, unnamed events with raw text, then `end` /
+    `[END]`; `{"data": answer}` when not streamed; `{"detail"}` and a status for a failure."""
+
+    def __init__(self, generation_id: str) -> None:
+        self.generation_id = generation_id
+
+    def opening(self) -> bytes:
+        eid = sse.event_id(self.generation_id, 0)
+        return sse.encode("[START]", event="start", id=eid, retry=sse.RECONNECT_MILLISECONDS)
+
+    def render(self, seq: int, event: LogEvent) -> bytes | None:
+        eid = sse.event_id(self.generation_id, seq)
+        if isinstance(event, TextDelta):
+            return sse.encode(event.text, id=eid)
+        if isinstance(event, Failure):
+            return sse.encode(event.message, event="error", id=eid)
+        if isinstance(event, Finished):
+            return sse.encode("[END]", event="end", id=eid)
+        return None  # usage is not part of the tutorial's stream
+
+    def failure(self, failure: Failure) -> Response:
+        return JSONResponse({"detail": failure.message}, status_code=failure.status)
+
+    def whole(self, result: GenerationResult) -> Response:
+        return JSONResponse(CompleteOut(data=result.text).model_dump())
+
+
+async def _answer(
+    request: Request,
+    pipeline: Pipeline,
+    provider: Provider,
+    caller: Caller,
+    message: str,
+    *,
+    stream: bool,
+) -> Response:
+    generation = pipeline.start(
+        provider,
+        GenerationRequest(messages=[ChatMessage("user", message)]),
+        Identity(route=request.url.path, model=provider.info.model, key_id=caller.key_id),
+        # Nobody can resume a non-streamed answer: it stops as soon as its client leaves.
+        resumable=stream,
     )
-    return relay.streams.start(
-        relay.provider, GenerationRequest(messages=messages), grace_seconds=grace_seconds, on_end=usage
-    )
+    return await pipeline.answer(request, generation, TutorialRenderer(generation.id), stream=stream)
 
 
-async def _complete(request: Request, relay: Relay, message: str | None) -> CompleteOut | Response:
-    text = clean_message(message, relay.settings)
-    # Nobody can resume a non-streamed answer: it stops as soon as its client leaves.
-    generation = _start(relay, request, text, grace_seconds=0)
-    result = await final_result(request, generation)
-    if result.failure is not None:
-        raise HTTPException(result.failure.status, result.failure.message)
-    return CompleteOut(data=result.text)
-
-
-async def _stream(request: Request, relay: Relay, message: str | None, last_event_id: str | None) -> Response:
+async def _stream(
+    request: Request,
+    pipeline: Pipeline,
+    streams: StreamRegistry,
+    provider: Provider,
+    caller: Caller,
+    message: str | None,
+    settings: Settings,
+    last_event_id: str | None,
+) -> Response:
     resume = sse.parse_event_id(last_event_id)
     if resume is not None:
         generation_id, seq = resume
-        found = relay.streams.get(generation_id)
+        found = streams.get(generation_id)
         if found is None:
             # 204 tells an EventSource to stop reconnecting: that answer is gone.
             return Response(status_code=204)
-        return sse.event_stream(sse.follow(found, seq, sse.render_tutorial))
-    text = clean_message(message, relay.settings)
-    generation = _start(relay, request, text, grace_seconds=relay.settings.detach_grace_seconds)
-    # Open the upstream (up to its first event) while a failure can still be a status.
-    first = await first_event(request, generation)
-    raise_if_failed(first)
-    start = sse.tutorial_start(generation.id)
-    return sse.event_stream(sse.follow(generation, 0, sse.render_tutorial, first=start))
+        return pipeline.attach(found, seq, TutorialRenderer(found.id))
+    text = clean_message(message, settings)
+    return await _answer(request, pipeline, provider, caller, text, stream=True)
 
 
 @router.get("/chat-complete", response_model=CompleteOut, summary="The whole answer at once")
 async def chat_complete(
-    request: Request, relay: RelayDep, message: MessageQuery = None
-) -> CompleteOut | Response:
-    return await _complete(request, relay, message)
+    request: Request,
+    pipeline: PipelineDep,
+    provider: DefaultModelDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    message: MessageQuery = None,
+) -> Response:
+    text = clean_message(message, settings)
+    return await _answer(request, pipeline, provider, caller, text, stream=False)
 
 
 @router.post("/chat-complete", response_model=CompleteOut, summary="The whole answer at once (long prompts)")
 async def chat_complete_post(
-    request: Request, relay: RelayDep, body: Annotated[MessageIn, Body()]
-) -> CompleteOut | Response:
-    return await _complete(request, relay, body.message)
+    request: Request,
+    pipeline: PipelineDep,
+    provider: DefaultModelDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    body: Annotated[MessageIn, Body()],
+) -> Response:
+    text = clean_message(body.message, settings)
+    return await _answer(request, pipeline, provider, caller, text, stream=False)
 
 
 @router.get("/chat-stream", summary="The answer as Server-Sent Events", responses=STREAM_RESPONSES)
 async def chat_stream(
-    request: Request, relay: RelayDep, message: MessageQuery = None, last_event_id: LastEventId = None
+    request: Request,
+    pipeline: PipelineDep,
+    streams: StreamsDep,
+    provider: DefaultModelDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    message: MessageQuery = None,
+    last_event_id: LastEventId = None,
 ) -> Response:
-    return await _stream(request, relay, message, last_event_id)
+    return await _stream(request, pipeline, streams, provider, caller, message, settings, last_event_id)
 
 
 @router.post(
     "/chat-stream", summary="The answer as Server-Sent Events (long prompts)", responses=STREAM_RESPONSES
 )
 async def chat_stream_post(
-    request: Request, relay: RelayDep, body: Annotated[MessageIn, Body()], last_event_id: LastEventId = None
+    request: Request,
+    pipeline: PipelineDep,
+    streams: StreamsDep,
+    provider: DefaultModelDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    body: Annotated[MessageIn, Body()],
+    last_event_id: LastEventId = None,
 ) -> Response:
-    return await _stream(request, relay, body.message, last_event_id)
+    return await _stream(request, pipeline, streams, provider, caller, body.message, settings, last_event_id)
 
 
 @router.post(
@@ -123,11 +178,11 @@ async def chat_stream_post(
     summary="Stop a streamed answer now",
     responses={404: {"description": "No such answer is held."}},
 )
-async def chat_stream_cancel(relay: RelayDep, generation_id: str) -> StreamCancelOut:
+async def chat_stream_cancel(streams: StreamsDep, generation_id: str) -> StreamCancelOut:
     """Closing the connection stops an answer only after the detach grace period (the client
     may be reconnecting); a Stop button means now. The id is the part of an event id before
     the last dot."""
-    generation = relay.streams.get(generation_id)
+    generation = streams.get(generation_id)
     if generation is None:
         raise HTTPException(404, f"No streamed answer with id {generation_id!r}.")
     cancelled = generation.cancel()

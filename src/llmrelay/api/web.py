@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -10,11 +11,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from llmrelay import __version__
+from llmrelay.auth import open_route
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
 router = APIRouter(include_in_schema=False)
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    # Made on first use, not at import: importing the app builds nothing.
+    return Jinja2Templates(directory=WEB_DIR / "templates")
 
 
 def mount_static(app: FastAPI) -> None:
@@ -22,5 +29,6 @@ def mount_static(app: FastAPI) -> None:
 
 
 @router.get("/", response_class=HTMLResponse)
+@open_route
 async def index(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "index.html", {"version": __version__})
+    return templates().TemplateResponse(request, "index.html", {"version": __version__})

@@ -41,6 +41,8 @@ class TextDelta:
 class Usage:
     input_tokens: int | None
     output_tokens: int | None
+    # True when llmrelay counted (or estimated) what the provider did not report.
+    estimated: bool = False
 
 
 FinishReason = Literal["stop", "length", "cancelled", "error", "content_filter"]

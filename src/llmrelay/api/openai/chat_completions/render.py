@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from llmrelay import sse
-from llmrelay.api.openai_errors import failure_body
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from llmrelay.api.openai.errors import error_response, failure_body
 from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
-from llmrelay.streams import Failure, LogEvent
-from llmrelay.usage import token_counts
+from llmrelay.streams import Failure, GenerationResult, LogEvent
+from llmrelay.wire import sse
+from llmrelay.wire.renderer import Renderer
 
 # Provider finish reasons as Chat Completions names them (a cancelled answer has no reader).
 FINISH_REASONS: dict[FinishReason, str] = {
@@ -34,7 +35,9 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def usage_body(usage: Usage | None) -> dict[str, Any]:
+    input_tokens = (usage.input_tokens if usage else None) or 0
+    output_tokens = (usage.output_tokens if usage else None) or 0
     return {
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
@@ -45,7 +48,7 @@ def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 
 
 def completion(
-    completion_id: str, model: str, created: int, text: str, reason: FinishReason, tokens: tuple[int, int]
+    completion_id: str, model: str, created: int, text: str, reason: FinishReason, usage: Usage | None
 ) -> dict[str, Any]:
     return {
         "id": completion_id,
@@ -61,46 +64,50 @@ def completion(
                 "finish_reason": FINISH_REASONS[reason],
             }
         ],
-        "usage": usage_body(*tokens),
+        "usage": usage_body(usage),
     }
 
 
-@dataclass
-class ChunkRenderer:
-    """Turns a generation's log into `chat.completion.chunk` events (an `sse.Renderer`)."""
+class ChunkRenderer(Renderer):
+    """A generation as Chat Completions shows it: `chat.completion.chunk` events, or the whole
+    `chat.completion`; a failure before start in OpenAI's error body."""
 
-    completion_id: str
-    model: str
-    include_usage: bool
-    # Counting, for when the provider reported no usage.
-    prompt_tokens: Callable[[], int]
-    count_tokens: Callable[[str], int]
-    created: int = field(default_factory=lambda: int(time.time()))
-    _text: list[str] = field(default_factory=list)
-    _usage: Usage | None = None
+    def __init__(self, completion_id: str, model: str, *, include_usage: bool) -> None:
+        self.completion_id = completion_id
+        self.model = model
+        self.include_usage = include_usage
+        self.created = int(time.time())
+        self._usage: Usage | None = None
+        # The parts of a chunk that never change, serialised once (bench/notes.md: per-token cost).
+        self._prefix = dumps(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": model,
+                "system_fingerprint": None,
+            }
+        )[:-1]
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        body: dict[str, Any] = {
-            "id": self.completion_id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
-        if self.include_usage:
-            body["usage"] = None
-        return sse.encode(dumps(body))
+        choices = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        tail = ',"usage":null}' if self.include_usage else "}"
+        return sse.encode(f'{self._prefix},"choices":{dumps(choices)}{tail}')
 
-    def first(self) -> bytes:
+    def opening(self) -> bytes:
         return self.chunk({"role": "assistant", "content": "", "refusal": None})
 
-    def tokens(self) -> tuple[int, int]:
-        return token_counts(self._usage, self.prompt_tokens, self.count_tokens, "".join(self._text))
+    def failure(self, failure: Failure) -> Response:
+        return error_response(failure)
 
-    def __call__(self, generation_id: str, seq: int, event: LogEvent) -> bytes | None:
+    def whole(self, result: GenerationResult) -> Response:
+        body = completion(
+            self.completion_id, self.model, self.created, result.text, result.finish_reason, result.usage
+        )
+        return JSONResponse(body)
+
+    def render(self, seq: int, event: LogEvent) -> bytes | None:
         if isinstance(event, TextDelta):
-            self._text.append(event.text)
             return self.chunk({"content": event.text})
         if isinstance(event, Usage):
             self._usage = event
@@ -119,7 +126,7 @@ class ChunkRenderer:
                     "model": self.model,
                     "system_fingerprint": None,
                     "choices": [],
-                    "usage": usage_body(*self.tokens()),
+                    "usage": usage_body(self._usage),
                 }
                 out += sse.encode(dumps(usage))
             return out + sse.encode("[DONE]")

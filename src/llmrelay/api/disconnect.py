@@ -1,4 +1,8 @@
-"""Pieces several routers share: message checks and watching for a client that left."""
+"""Watching for a client that left while its handler waits on a model.
+
+Starlette does not cancel a handler whose client left, so a handler that waits (for a whole
+answer, or for a stream's first event) races the wait against the client's disconnect.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,11 @@ import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
-from llmrelay.settings import Settings
-from llmrelay.streams import Failure, Generation, GenerationResult, LogEvent
+from llmrelay.streams import Generation, GenerationResult, LogEvent
 
 T = TypeVar("T")
-
-
-def clean_message(message: str | None, settings: Settings) -> str:
-    """The message as given, if it is usable; otherwise a 422 / 413 saying why."""
-    if message is None:
-        raise HTTPException(422, "message is required.")
-    if not message.strip():
-        raise HTTPException(422, "message must not be empty or only whitespace.")
-    if len(message) > settings.max_message_chars:
-        raise HTTPException(
-            413,
-            f"message is {len(message)} characters; the limit is {settings.max_message_chars} "
-            "(LLMRELAY_MAX_MESSAGE_CHARS).",
-        )
-    return message
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -55,12 +43,6 @@ async def unless_disconnected(request: Request, awaitable: Awaitable[T]) -> tupl
     if work.done() and not work.cancelled():
         return True, work.result()
     return False, None
-
-
-def raise_if_failed(event: LogEvent) -> None:
-    """A generation whose first event is a failure never started: that is an HTTP status."""
-    if isinstance(event, Failure):
-        raise HTTPException(event.status, event.message)
 
 
 class ClientGone(Exception):

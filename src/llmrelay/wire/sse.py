@@ -8,12 +8,12 @@ reconnecting `EventSource` tells us with `Last-Event-ID` which answer it was rea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from llmrelay.providers.base import Finished, TextDelta
-from llmrelay.streams import Failure, Generation, LogEvent
+from llmrelay.streams import Generation, LogEvent
 
 # The tutorial's headers; sse-starlette adds Connection: keep-alive.
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -21,7 +21,11 @@ PING_SECONDS = 15
 # Ask a browser to reconnect soon after a drop: well inside the detach grace period.
 RECONNECT_MILLISECONDS = 1000
 
-Renderer = Callable[[str, int, LogEvent], bytes | None]
+
+class EventEncoder(Protocol):
+    """What `follow` needs of a renderer: one log event (at position `seq`) as bytes, or None."""
+
+    def render(self, seq: int, event: LogEvent) -> bytes | None: ...
 
 
 def event_id(generation_id: str, seq: int) -> str:
@@ -42,29 +46,15 @@ def encode(data: str, *, event: str | None = None, id: str | None = None, retry:
     return ServerSentEvent(data=data, event=event, id=id, retry=retry, sep="\n").encode()
 
 
-def render_tutorial(generation_id: str, seq: int, event: LogEvent) -> bytes | None:
-    """The tutorial's format: unnamed events with raw text, then `end` / `[END]`."""
-    if isinstance(event, TextDelta):
-        return encode(event.text, id=event_id(generation_id, seq))
-    if isinstance(event, Failure):
-        return encode(event.message, event="error", id=event_id(generation_id, seq))
-    if isinstance(event, Finished):
-        return encode("[END]", event="end", id=event_id(generation_id, seq))
-    return None  # usage is not part of the tutorial's stream
-
-
-def tutorial_start(generation_id: str) -> bytes:
-    return encode("[START]", event="start", id=event_id(generation_id, 0), retry=RECONNECT_MILLISECONDS)
-
-
 async def follow(
-    generation: Generation, after: int, render: Renderer, first: bytes | None = None
+    generation: Generation, after: int, renderer: EventEncoder, first: bytes | None = None
 ) -> AsyncIterator[bytes]:
     """The generation's events after `after`, rendered; a batch of events becomes one write."""
-    if first is not None:
+    if first:
         yield first
+    render = renderer.render
     async for batch in generation.listen(after):
-        chunk = b"".join(filter(None, (render(generation.id, seq, event) for seq, event in batch)))
+        chunk = b"".join(filter(None, (render(seq, event) for seq, event in batch)))
         if chunk:
             yield chunk
 

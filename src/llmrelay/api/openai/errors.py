@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from llmrelay.streams import Failure
@@ -96,6 +97,15 @@ def from_failure(failure: Failure) -> OpenAIError:
 def failure_body(failure: Failure) -> dict[str, Any]:
     """What goes into a stream once it has started (the status is already 200)."""
     return from_failure(failure).body()
+
+
+def as_response(exc: OpenAIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+def error_response(failure: Failure) -> JSONResponse:
+    """A generation that failed before it started, as the response an OpenAI client expects."""
+    return as_response(from_failure(failure))
 
 
 # pydantic names the members of a union in an error's location; they are not the client's params.

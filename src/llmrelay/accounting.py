@@ -1,0 +1,32 @@
+"""Tokens a generation spent: computed once, when it ends, and read by everyone after.
+
+The provider's own counts where it reported them; where it did not (a stream cancelled before
+its usage event, a remote model that reports none), llmrelay's count of the prompt and the text
+produced, marked `estimated`. A request the upstream refused outright spent nothing: None.
+
+Usage rows, metrics, the stored answer and every renderer read this one figure, so a client's
+`usage`, the `/metrics` counters and `llmrelay keys usage` can never disagree.
+"""
+
+from __future__ import annotations
+
+from llmrelay.providers.base import GenerationRequest, Provider, Usage
+
+
+def prompt_tokens(provider: Provider, request: GenerationRequest) -> int:
+    return sum(provider.count_tokens(message.content) for message in request.messages)
+
+
+def spent_tokens(
+    provider: Provider, request: GenerationRequest, reported: Usage | None, text: str, failed: bool
+) -> Usage | None:
+    if reported is None and failed and not text:
+        return None  # refused upstream: nothing spent
+    given_in = reported.input_tokens if reported else None
+    given_out = reported.output_tokens if reported else None
+    if given_in is not None and given_out is not None:
+        return Usage(given_in, given_out)
+    # Counting a long prompt is not free: only for what the provider left out.
+    input_tokens = prompt_tokens(provider, request) if given_in is None else given_in
+    output_tokens = provider.count_tokens(text) if given_out is None else given_out
+    return Usage(input_tokens, output_tokens, estimated=True)

@@ -1,0 +1,60 @@
+"""`POST /v1/chat/completions`: Chat Completions, streamed or not, on the answer pipeline.
+
+Nobody resumes a /v1 stream, so when its client leaves the upstream generation stops at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request, Response
+
+from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep
+from llmrelay.api.openai.chat_completions.render import ChunkRenderer
+from llmrelay.api.openai.chat_completions.schema import ChatCompletionRequest, chat_messages, unsupported_chat
+from llmrelay.api.openai.models import provider_for
+from llmrelay.api.openai.params import JSON_OR_SSE
+from llmrelay.providers.base import GenerationRequest
+from llmrelay.streams import Identity
+
+ROUTE = "/v1/chat/completions"
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.post("/chat/completions", summary="Chat Completions, streamed or not", responses=JSON_OR_SSE)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    models: ModelsDep,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+) -> Response:
+    provider = provider_for(models, body.model)
+    problem = unsupported_chat(body)
+    if problem is not None:
+        raise problem
+    messages = chat_messages(body, settings.max_message_chars)
+    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    generation_request = GenerationRequest(
+        messages=messages,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        stop=tuple(stops),
+    )
+    completion_id = f"chatcmpl-{secrets.token_hex(16)}"
+    generation = pipeline.start(
+        provider,
+        generation_request,
+        Identity(route=ROUTE, model=body.model, key_id=caller.key_id),
+        resumable=False,
+        generation_id=completion_id,
+        meta={"route": ROUTE, "model": body.model},
+    )
+    renderer = ChunkRenderer(
+        completion_id,
+        body.model,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+    )
+    return await pipeline.answer(request, generation, renderer, stream=bool(body.stream))

@@ -1,0 +1,91 @@
+"""What the /v1 endpoints' request bodies share, and how a refusal is worded.
+
+Unknown parameters are refused, as OpenAI refuses them. Parameters OpenAI knows but llmrelay
+cannot honour are accepted by each endpoint's schema and refused by its `unsupported()` with a
+400 naming the parameter: a client must learn it did not get what it asked for, instead of
+getting something else quietly. Hints that change nothing about a text answer (user, seed,
+metadata, service_tier…) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmrelay.api.openai.errors import OpenAIError
+from llmrelay.providers.base import ChatMessage, Role
+
+# The 200 of an endpoint that answers JSON, or with stream=true, Server-Sent Events.
+JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/json": {}, "text/event-stream": {}},
+        "description": "The answer; with stream=true, Server-Sent Events as OpenAI sends them.",
+    }
+}
+
+Temperature = Field(None, ge=0, le=2, description="Sampling temperature, 0 to 2.")
+TopP = Field(None, ge=0, le=1, description="Nucleus sampling, 0 to 1.")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(Strict):
+    type: str = Field(description="Only text parts are supported ('text', 'input_text', 'output_text').")
+    text: str | None = None
+    # OpenAI's parts carry these; accepted so a message read back from OpenAI can be sent again.
+    annotations: list[Any] | None = None
+    logprobs: list[Any] | None = None
+    # Other part kinds (image_url, input_audio, file…) have more keys; they are refused by type.
+    model_config = ConfigDict(extra="allow")
+
+
+class StreamOptions(Strict):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+def refuse(param: str, why: str) -> OpenAIError:
+    return OpenAIError(400, f"{param}: {why}", param=param, code="unsupported_parameter")
+
+
+def format_type(value: dict[str, Any] | None, key: str | None = None) -> str | None:
+    """The `type` of a response format (chat: response_format; responses: text.format)."""
+    if not value:
+        return None
+    inner = value.get(key) if key else value
+    return inner.get("type") if isinstance(inner, dict) else None
+
+
+def role(role: str) -> Role:
+    # "developer" is OpenAI's newer name for what models see as the system message.
+    return "system" if role == "developer" else role  # type: ignore[return-value]
+
+
+def text_of(content: str | list[TextPart], param: str) -> str:
+    """A message's text; any part that is not text is a 400 naming it."""
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for index, part in enumerate(content):
+        where = f"{param}[{index}]"
+        if part.type not in ("text", "input_text", "output_text"):
+            raise refuse(f"{where}.type", f"only text content is supported, not {part.type!r}.")
+        if part.text is None:
+            raise OpenAIError(400, f"Missing required parameter: '{where}.text'.", param=f"{where}.text")
+        pieces.append(part.text)
+    return "".join(pieces)
+
+
+def check_length(messages: list[ChatMessage], max_chars: int, param: str) -> None:
+    """Each message within LLMRELAY_MAX_MESSAGE_CHARS; the model's context is checked upstream."""
+    for index, message in enumerate(messages):
+        if len(message.content) > max_chars:
+            raise OpenAIError(
+                400,
+                f"{param}[{index}] is {len(message.content)} characters; the limit is {max_chars}.",
+                param=f"{param}[{index}]",
+                code="string_above_max_length",
+            )

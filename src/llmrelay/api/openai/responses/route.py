@@ -1,0 +1,92 @@
+"""`POST /v1/responses` and `GET /v1/responses/{id}`: Responses, streamed or not, on the
+answer pipeline; kept responses continue with `previous_response_id`.
+
+Nobody resumes a /v1 stream, so when its client leaves the upstream generation stops at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep, StoreDep
+from llmrelay.api.openai.errors import OpenAIError
+from llmrelay.api.openai.models import provider_for
+from llmrelay.api.openai.params import JSON_OR_SSE
+from llmrelay.api.openai.responses.kept import history_of, kept_response, response_keeper
+from llmrelay.api.openai.responses.render import EventRenderer
+from llmrelay.api.openai.responses.schema import ResponsesRequest, input_messages, unsupported_responses
+from llmrelay.api.openai.responses.shape import ResponseShape, body_of, new_response_id
+from llmrelay.providers.base import ChatMessage, GenerationRequest
+from llmrelay.streams import Identity
+
+ROUTE = "/v1/responses"
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.post("/responses", summary="Responses, streamed or not", responses=JSON_OR_SSE)
+async def create_response(
+    body: ResponsesRequest,
+    request: Request,
+    models: ModelsDep,
+    pipeline: PipelineDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+) -> Response:
+    provider = provider_for(models, body.model)
+    problem = unsupported_responses(body)
+    if problem is not None:
+        raise problem
+    own = input_messages(body, settings.max_message_chars)
+    earlier: list[ChatMessage] = []
+    if body.previous_response_id:
+        previous = await kept_response(store, caller, body.previous_response_id)
+        if previous is None:
+            raise OpenAIError(
+                400,
+                f"Previous response with id '{body.previous_response_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        earlier = history_of(previous)
+    history = [*earlier, *own]
+    # Instructions apply to this response only; OpenAI does not carry them to the next.
+    messages = [ChatMessage("system", body.instructions), *history] if body.instructions else history
+    shape = ResponseShape(
+        id=new_response_id(),
+        model=body.model,
+        previous_response_id=body.previous_response_id,
+        instructions=body.instructions,
+        max_output_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        store=body.store is not False,
+        metadata=body.metadata or {},
+    )
+    generation = pipeline.start(
+        provider,
+        GenerationRequest(
+            messages=messages,
+            max_tokens=body.max_output_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+        ),
+        Identity(route=ROUTE, model=body.model, key_id=caller.key_id),
+        resumable=False,
+        on_end=response_keeper(store, caller, shape, history),
+        generation_id=shape.id,
+        meta={"route": ROUTE, "model": body.model},
+    )
+    return await pipeline.answer(request, generation, EventRenderer(shape), stream=bool(body.stream))
+
+
+@router.get("/responses/{response_id}", summary="A kept response")
+async def get_response(response_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
+    record = await kept_response(store, caller, response_id)
+    if record is None:
+        raise OpenAIError(
+            404, f"No response found with id '{response_id}'.", param="response_id", code="not_found"
+        )
+    return body_of(record)

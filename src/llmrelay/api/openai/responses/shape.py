@@ -1,0 +1,150 @@
+"""The Responses API's `response` object: what a response says about its request and its end.
+
+The same shape serves every streamed event, the whole answer, and a kept response read back
+(`GET /v1/responses/{id}`), so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmrelay.providers.base import FinishReason, Usage
+from llmrelay.store import ResponseRecord, new_id
+from llmrelay.streams import Failure
+
+# Finish reason -> (status, incomplete_details.reason)
+_STATUS: dict[FinishReason, tuple[str, str | None]] = {
+    "stop": ("completed", None),
+    "length": ("incomplete", "max_output_tokens"),
+    "content_filter": ("incomplete", "content_filter"),
+    "cancelled": ("cancelled", None),
+    "error": ("failed", None),
+}
+
+
+def new_response_id() -> str:
+    # The store's ids: time-ordered, and short enough for its id columns.
+    return new_id("resp")
+
+
+def usage_body(usage: Usage | None) -> dict[str, Any]:
+    input_tokens = (usage.input_tokens if usage else None) or 0
+    output_tokens = (usage.output_tokens if usage else None) or 0
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+@dataclass
+class ResponseShape:
+    """What a response says about its request; the same for every event and the stored copy."""
+
+    id: str
+    model: str
+    previous_response_id: str | None = None
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    store: bool = True
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def message_id(self) -> str:
+        # Derived, so the live stream and the kept copy name the answer's item alike.
+        return f"msg_{self.id.removeprefix('resp_')}"
+
+    def message(self, text: str | None, status: str) -> dict[str, Any]:
+        content = [] if text is None else [output_text(text)]
+        return {
+            "id": self.message_id,
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+    def body(
+        self,
+        status: str,
+        *,
+        text: str | None = None,
+        usage: Usage | None = None,
+        with_usage: bool = False,
+        incomplete: str | None = None,
+        error: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        item_status = "completed" if status == "completed" else "incomplete"
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "background": False,
+            "completed_at": int(time.time()) if status == "completed" else None,
+            "error": error,
+            "incomplete_details": {"reason": incomplete} if incomplete else None,
+            "instructions": self.instructions,
+            "max_output_tokens": self.max_output_tokens,
+            "metadata": self.metadata,
+            "model": self.model,
+            "output": [] if text is None else [self.message(text, item_status)],
+            "parallel_tool_calls": False,
+            "previous_response_id": self.previous_response_id,
+            "reasoning": {"effort": None, "summary": None},
+            "store": self.store,
+            "temperature": self.temperature,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "none",
+            "tools": [],
+            "top_p": self.top_p,
+            "truncation": "disabled",
+            "usage": usage_body(usage) if with_usage else None,
+            "user": None,
+        }
+
+    def finished(
+        self, text: str, reason: FinishReason, usage: Usage | None, failure: Failure | None
+    ) -> dict[str, Any]:
+        """The response as it ended: completed, incomplete (why), or failed (with the error)."""
+        status, incomplete = _STATUS[reason]
+        error = None
+        if failure is not None:
+            status = "failed"
+            code = "rate_limit_exceeded" if failure.kind == "rate_limited" else "server_error"
+            error = {"code": code, "message": failure.message}
+        return self.body(status, text=text, usage=usage, with_usage=True, incomplete=incomplete, error=error)
+
+
+def output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def body_of(record: ResponseRecord) -> dict[str, Any]:
+    """A kept response, as GET /v1/responses/{id} shows it."""
+    shape = ResponseShape(
+        id=record.id,
+        model=record.model,
+        previous_response_id=record.previous_response_id,
+        created_at=int(record.created_at.timestamp()),
+    )
+    usage = Usage(record.input_tokens, record.output_tokens)
+    incomplete = "max_output_tokens" if record.status == "incomplete" else None
+    error = {"code": "server_error", "message": "The answer failed."} if record.status == "failed" else None
+    body = shape.body(
+        record.status,
+        text=record.output_text,
+        usage=usage,
+        with_usage=True,
+        incomplete=incomplete,
+        error=error,
+    )
+    body["completed_at"] = body["created_at"] if record.status == "completed" else None
+    return body

@@ -1,0 +1,85 @@
+"""The one answer pipeline under every route: start a generation, answer through a renderer.
+
+A route parses its wire format into a `GenerationRequest`, then hands it here:
+- `start(...)` starts the generation with its identity (route, model name, caller's key) on the
+  stream machinery. Usage and metrics are observers of the `StreamRegistry`, so every answer is
+  counted without the route doing anything; a route adds an `on_end` only for what is its own
+  (the conversation's stored answer, a kept response).
+- `answer(...)` waits while a failure can still be an HTTP status (up to the first event of a
+  stream, or the end of a whole answer), watching for the client leaving; a failure before start
+  goes out in the renderer's own error shape, after the generation recorded its end; otherwise
+  the renderer's stream (or whole answer).
+- `attach(...)` follows a running (or recently finished) generation from a position: a resumed
+  stream, or a second listener.
+
+It also measures llmrelay's own time per request: `overhead.mark_upstream` is told how long the
+generation waited for its provider, which the overhead middleware subtracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from llmrelay import overhead
+from llmrelay.api.disconnect import final_result, first_event
+from llmrelay.providers.base import GenerationRequest, Provider
+from llmrelay.streams import Failure, Generation, Identity, OnEnd, StreamRegistry
+from llmrelay.wire import sse
+from llmrelay.wire.renderer import Renderer
+
+
+class Pipeline:
+    def __init__(self, streams: StreamRegistry, *, grace_seconds: float) -> None:
+        self.streams = streams
+        # How long a resumable stream goes on with nobody listening (LLMRELAY_DETACH_GRACE_SECONDS).
+        self.grace_seconds = grace_seconds
+
+    def start(
+        self,
+        provider: Provider,
+        request: GenerationRequest,
+        identity: Identity,
+        *,
+        resumable: bool,
+        on_end: OnEnd | None = None,
+        generation_id: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Generation:
+        """Start generating. A resumable answer outlives its connection for the grace period
+        (a client may reconnect); any other stops the moment nobody listens."""
+        return self.streams.start(
+            provider,
+            request,
+            identity=identity,
+            grace_seconds=self.grace_seconds if resumable else 0,
+            on_end=on_end,
+            generation_id=generation_id,
+            meta=dict(meta) if meta else None,
+        )
+
+    async def answer(
+        self, http: Request, generation: Generation, renderer: Renderer, *, stream: bool
+    ) -> Response:
+        if not stream:
+            result = await final_result(http, generation)
+            overhead.mark_upstream(http, generation.started_at, generation.finished_at)
+            if result.failure is not None:
+                return renderer.failure(result.failure)
+            return renderer.whole(result)
+        first = await first_event(http, generation)
+        overhead.mark_upstream(http, generation.started_at, generation.first_event_at)
+        if isinstance(first, Failure):
+            # What failed is recorded (a stored answer, usage) before the client hears of it,
+            # so a client reading the conversation next sees the failure.
+            await generation.wait_finished()
+            return renderer.failure(first)
+        return sse.event_stream(sse.follow(generation, 0, renderer, first=renderer.opening()))
+
+    @staticmethod
+    def attach(generation: Generation, after: int, renderer: Renderer) -> Response:
+        """The events after `after`, then live; from the start, the opening comes first."""
+        first = renderer.opening() if after == 0 else None
+        return sse.event_stream(sse.follow(generation, after, renderer, first=first))

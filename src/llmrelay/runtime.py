@@ -1,0 +1,84 @@
+"""The composition root: everything a running llmrelay is made of, built in one place.
+
+`Runtime.open(settings)` builds the models, opens the store, and wires the stream machinery
+with its observers (usage rows, metrics), the key checks and the answer pipeline. The app's
+lifespan, `llmrelay serve` (which opens it before binding, so a bad setting is one sentence)
+and `llmrelay ask` all use it, so they cannot drift apart: `ask` serves the models file too.
+
+`aclose()` stops in the order that loses nothing: running answers are cancelled and recorded,
+usage rows written, then the store and the models closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from llmrelay.auth import Authenticator, KeyLookup
+from llmrelay.models import ModelRegistry, build_registry
+from llmrelay.pipeline import Pipeline
+from llmrelay.settings import Settings
+from llmrelay.store import Store
+from llmrelay.streams import Observer, StreamRegistry
+from llmrelay.usage import UsageWriter
+
+
+@dataclass(eq=False)
+class Runtime:
+    settings: Settings
+    # Every model a client may name; `models.default` serves the page, /chat-* and /api.
+    models: ModelRegistry
+    store: Store
+    streams: StreamRegistry
+    usage: UsageWriter
+    auth: Authenticator
+    pipeline: Pipeline
+    # When this runtime started serving (unix seconds): /v1/models reports it as `created`.
+    started_at: int = field(default_factory=lambda: int(time.time()))
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        models: ModelRegistry | None = None,
+        store: Store | None = None,
+        observers: Sequence[Observer] = (),
+        write_usage_in_background: bool = True,
+    ) -> Runtime:
+        """Build what is not given. What is given is owned from here on: `aclose` closes it."""
+        registry = models or await build_registry(settings)
+        try:
+            opened = store or await Store.open(settings.database_url)
+        except BaseException:
+            if models is None:
+                await registry.aclose()
+            raise
+        usage = UsageWriter(opened)
+        if write_usage_in_background:
+            usage.start()
+        streams = StreamRegistry(
+            retention_seconds=settings.stream_retention_seconds,
+            observers=[usage.observe, *observers],
+        )
+        return cls(
+            settings=settings,
+            models=registry,
+            store=opened,
+            streams=streams,
+            usage=usage,
+            auth=Authenticator(settings.env_api_keys(), KeyLookup(opened)),
+            pipeline=Pipeline(streams, grace_seconds=settings.detach_grace_seconds),
+        )
+
+    async def aclose(self) -> None:
+        try:
+            # Running answers are cancelled and recorded before the store closes.
+            await self.streams.aclose()
+            await self.usage.aclose()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+            await self.models.aclose()
