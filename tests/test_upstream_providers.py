@@ -19,9 +19,9 @@ from llmrelay.providers.base import (
     UpstreamAuthError,
     UpstreamRateLimited,
 )
-from llmrelay.providers.openai_sdk.responses import ResponsesProvider
-from llmrelay.providers.openai_sdk.client import OpenAISDKProvider
 from llmrelay.providers.openai_sdk.chat import ChatCompletionsProvider
+from llmrelay.providers.openai_sdk.client import OpenAISDKProvider
+from llmrelay.providers.openai_sdk.responses import ResponsesProvider
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
 from tests.fake_openai import FakeOpenAI, Script
 from tests.test_provider_openai import KEY, ask, collect, reset, serve_fake

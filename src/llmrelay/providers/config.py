@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Self, TypedDict
+from typing import TYPE_CHECKING, Annotated, Self, TypedDict, cast
 from urllib.parse import urlparse
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
@@ -47,8 +47,8 @@ def config_error(sentence: str) -> PydanticCustomError:
 
 
 def context_of(info: ValidationInfo) -> ConfigContext:
-    context: ConfigContext = info.context or {}
-    return context
+    # The context is whatever the caller passed to `model_validate`: a ConfigContext or None.
+    return cast(ConfigContext, info.context or {})
 
 
 def _http_url(value: str, info: ValidationInfo) -> str:
@@ -104,4 +104,3 @@ class KindConfig(BaseModel, ABC):
     async def build(self, settings: Settings) -> Provider:
         """The backend; what the settings leave open comes from them. What cannot be built
         raises `SettingsError` (a sentence the caller prefixes with where the config came from)."""
-

@@ -56,7 +56,9 @@ def config_from_settings(settings: Settings) -> KindConfig:
     kind = settings.resolved_provider()
     config = CONFIGS.get(kind)
     if config is None:  # settings check this too; a hand-made Settings may not have
-        raise SettingsError(f"LLMRELAY_PROVIDER: unknown provider {kind!r} (one of {', '.join(PROVIDER_KINDS)}).")
+        raise SettingsError(
+            f"LLMRELAY_PROVIDER: unknown provider {kind!r} (one of {', '.join(PROVIDER_KINDS)})."
+        )
     try:
         return config.from_settings(settings)
     except ValidationError as exc:
@@ -91,7 +93,7 @@ def describe(error: ErrorDetails, kind: str | None) -> str:
         case "missing" if key == "name":
             return 'name is required (what clients put in "model").'
         case "missing":
-            field = CONFIGS[kind].model_fields.get(key) if kind in CONFIGS else None
+            field = CONFIGS[kind].model_fields.get(key) if kind is not None and kind in CONFIGS else None
             example = f" (e.g. {field.examples[0]})" if field is not None and field.examples else ""
             return f"{key} is required for provider {kind!r}{example}."
         case type_error if type_error in _TYPE_NAMES:
@@ -126,4 +128,6 @@ def _misplaced(key: str, value: Any, kind: str | None) -> str:
 @cache
 def _field_type(config: type[KindConfig], key: str) -> TypeAdapter[Any]:
     # The field's type without its checks: bounds and files are the owner kind's business.
-    return TypeAdapter(config.model_fields[key].annotation, config=ConfigDict(strict=True))
+    annotation = config.model_fields[key].annotation
+    assert annotation is not None, "every config field is annotated"
+    return TypeAdapter(annotation, config=ConfigDict(strict=True))

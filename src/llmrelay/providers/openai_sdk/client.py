@@ -150,8 +150,8 @@ class OpenAISDKProvider(ABC):
                 raise ProviderError(CLOSED_EARLY)
             if parser.ended:
                 await _drain(events)
-        for event in parser.closing_events():
-            yield event
+        for closing in parser.closing_events():
+            yield closing
 
     def output_limit(self, request: GenerationRequest) -> int:
         """What the client asked for, never more than this backend's configured ceiling."""
