@@ -252,3 +252,21 @@ def test_keys_retries_and_timeouts_reach_file_backends(
             client.responses.create(model="impatient", input="hi")
         assert raised.value.status_code == 504
         assert fake.requests[-1].headers["authorization"] == "Bearer sk-openai-from-settings"
+
+
+def test_serve_prints_an_error_that_quotes_markup_intact(tmp_path: Path) -> None:
+    # "[[models]]" is rich markup syntax: unescaped, the terminal showed "[]".
+    path = write(tmp_path, "", name="empty.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
+    env["LLMRELAY_MODELS_FILE"] = str(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "llmrelay", "serve", "--port", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "no [[models]] tables; add at least one." in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

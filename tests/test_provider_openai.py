@@ -29,7 +29,7 @@ from llmrelay.providers.base import (
     UpstreamUnavailable,
     Usage,
 )
-from llmrelay.providers.openai import OpenAIProvider
+from llmrelay.providers.openai_sdk.responses import ResponsesProvider
 from tests.conftest import make_settings
 from tests.fake_openai import FakeOpenAI, Script
 from tests.servers import free_socket, serve
@@ -148,8 +148,8 @@ def fake_url(fake_server: tuple[FakeOpenAI, str]) -> str:
 
 
 @pytest.fixture
-async def provider(fake_url: str) -> AsyncIterator[OpenAIProvider]:
-    backend = OpenAIProvider(
+async def provider(fake_url: str) -> AsyncIterator[ResponsesProvider]:
+    backend = ResponsesProvider(
         api_key=KEY, base_url=f"{fake_url}/v1", model="gpt-4o-mini", timeout=10, max_retries=0, max_tokens=64
     )
     yield backend
@@ -169,13 +169,13 @@ def ask(text: str = "hi", **options: object) -> GenerationRequest:
 # -- the provider ------------------------------------------------------------------------------
 
 
-async def test_streams_the_deltas_then_usage_then_stop(fake: FakeOpenAI, provider: OpenAIProvider) -> None:
+async def test_streams_the_deltas_then_usage_then_stop(fake: FakeOpenAI, provider: ResponsesProvider) -> None:
     fake.script = Script(deltas=TRICKY, input_tokens=21, output_tokens=9)
     events = await collect(provider.stream(ask()))
     assert events == [*(TextDelta(d) for d in TRICKY), Usage(21, 9), Finished("stop")]
 
 
-async def test_sends_the_history_as_a_message_list(fake: FakeOpenAI, provider: OpenAIProvider) -> None:
+async def test_sends_the_history_as_a_message_list(fake: FakeOpenAI, provider: ResponsesProvider) -> None:
     history = [
         ChatMessage("system", "Be brief."),
         ChatMessage("user", "Name a colour."),
@@ -197,7 +197,7 @@ async def test_sends_the_history_as_a_message_list(fake: FakeOpenAI, provider: O
 
 
 async def test_a_finished_stream_leaves_its_connection_reusable(
-    fake: FakeOpenAI, provider: OpenAIProvider
+    fake: FakeOpenAI, provider: ResponsesProvider
 ) -> None:
     # The body is read to its end after response.completed, so the next answer skips a
     # new connection (and, with OpenAI, a TLS handshake).
@@ -211,7 +211,7 @@ async def test_a_finished_stream_leaves_its_connection_reusable(
     ("reason", "finish"), [("max_output_tokens", "length"), ("content_filter", "content_filter")]
 )
 async def test_an_incomplete_response_says_why(
-    fake: FakeOpenAI, provider: OpenAIProvider, reason: str, finish: str
+    fake: FakeOpenAI, provider: ResponsesProvider, reason: str, finish: str
 ) -> None:
     fake.script = Script(deltas=["cut", " short"], incomplete_reason=reason, input_tokens=3, output_tokens=2)
     events = await collect(provider.stream(ask()))
@@ -220,7 +220,7 @@ async def test_an_incomplete_response_says_why(
 
 @pytest.mark.parametrize("event", ["response.failed", "error"])
 async def test_a_failure_event_mid_stream_raises_a_readable_error(
-    fake: FakeOpenAI, provider: OpenAIProvider, event: Literal["response.failed", "error"]
+    fake: FakeOpenAI, provider: ResponsesProvider, event: Literal["response.failed", "error"]
 ) -> None:
     fake.script = Script(
         deltas=["a", "b", "c"], fail_after=2, failure_event=event, error_message="GPU on fire"
@@ -236,7 +236,7 @@ async def test_a_failure_event_mid_stream_raises_a_readable_error(
 async def test_an_unreachable_upstream_is_503_and_its_url_shows_no_credentials() -> None:
     with free_socket() as sock:  # bound, never listening: connections are refused
         port = sock.getsockname()[1]
-        backend = OpenAIProvider(
+        backend = ResponsesProvider(
             api_key=KEY,
             base_url=f"http://proxyuser:hunter2@127.0.0.1:{port}/v1",
             model="m",
@@ -254,7 +254,7 @@ async def test_an_unreachable_upstream_is_503_and_its_url_shows_no_credentials()
 
 async def test_a_silent_upstream_times_out(fake: FakeOpenAI, fake_url: str) -> None:
     fake.script = Script(deltas=["late"], delay_seconds=3)
-    backend = OpenAIProvider(
+    backend = ResponsesProvider(
         api_key=KEY, base_url=f"{fake_url}/v1", model="m", timeout=0.3, max_retries=0, max_tokens=8
     )
     with pytest.raises(UpstreamTimeout) as caught:
@@ -263,7 +263,7 @@ async def test_a_silent_upstream_times_out(fake: FakeOpenAI, fake_url: str) -> N
     assert caught.value.status == 504
 
 
-def test_count_tokens_is_a_rough_estimate(provider: OpenAIProvider) -> None:
+def test_count_tokens_is_a_rough_estimate(provider: ResponsesProvider) -> None:
     assert provider.count_tokens("") == 0
     assert provider.count_tokens("four score and seven years ago") == 8
     assert provider.info.name == "openai" and provider.info.model == "gpt-4o-mini"

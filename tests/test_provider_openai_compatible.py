@@ -20,7 +20,7 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
-from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
+from llmrelay.providers.openai_sdk.chat import ChatCompletionsProvider
 from tests.fake_openai import FakeOpenAI, Script
 from tests.test_provider_openai import (
     KEY,
@@ -46,8 +46,8 @@ def fake(fake_server: tuple[FakeOpenAI, str]) -> FakeOpenAI:
 
 
 @pytest.fixture
-async def provider(fake_server: tuple[FakeOpenAI, str]) -> AsyncIterator[OpenAICompatibleProvider]:
-    backend = OpenAICompatibleProvider(
+async def provider(fake_server: tuple[FakeOpenAI, str]) -> AsyncIterator[ChatCompletionsProvider]:
+    backend = ChatCompletionsProvider(
         api_key=KEY, base_url=f"{fake_server[1]}/v1", model=MODEL, timeout=10, max_retries=0, max_tokens=64
     )
     yield backend
@@ -68,7 +68,7 @@ def ask(text: str = "hi", **options: object) -> GenerationRequest:
 
 
 async def test_streams_the_deltas_then_usage_then_stop(
-    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+    fake: FakeOpenAI, provider: ChatCompletionsProvider
 ) -> None:
     fake.script = Script(deltas=TRICKY, input_tokens=21, output_tokens=9)
     events = await collect(provider.stream(ask()))
@@ -77,7 +77,7 @@ async def test_streams_the_deltas_then_usage_then_stop(
 
 
 async def test_sends_history_options_and_asks_for_usage(
-    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+    fake: FakeOpenAI, provider: ChatCompletionsProvider
 ) -> None:
     history = [
         ChatMessage("system", "Be brief."),
@@ -105,7 +105,7 @@ async def test_sends_history_options_and_asks_for_usage(
     ("reason", "finish"), [("max_output_tokens", "length"), ("content_filter", "content_filter")]
 )
 async def test_the_finish_reason_is_passed_on(
-    fake: FakeOpenAI, provider: OpenAICompatibleProvider, reason: str, finish: str
+    fake: FakeOpenAI, provider: ChatCompletionsProvider, reason: str, finish: str
 ) -> None:
     fake.script = Script(deltas=["cut"], incomplete_reason=reason, input_tokens=3, output_tokens=1)
     events = await collect(provider.stream(ask()))
@@ -113,7 +113,7 @@ async def test_the_finish_reason_is_passed_on(
 
 
 async def test_an_error_chunk_mid_stream_raises_a_readable_error(
-    fake: FakeOpenAI, provider: OpenAICompatibleProvider
+    fake: FakeOpenAI, provider: ChatCompletionsProvider
 ) -> None:
     fake.script = Script(deltas=["a", "b", "c"], fail_after=2, error_message="out of KV cache")
     got: list[ProviderEvent] = []

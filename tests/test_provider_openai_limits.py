@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from llmrelay.providers.openai import OpenAIProvider
-from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
+from llmrelay.providers.openai_sdk.chat import ChatCompletionsProvider
+from llmrelay.providers.openai_sdk.client import OpenAISDKProvider
+from llmrelay.providers.openai_sdk.responses import ResponsesProvider
 from tests.test_provider_openai import KEY, ask, collect, serve_fake
 
 
 @pytest.mark.parametrize(
     "backend, path, field",
     [
-        (OpenAIProvider, "/v1/responses", "max_output_tokens"),
-        (OpenAICompatibleProvider, "/v1/chat/completions", "max_tokens"),
+        (ResponsesProvider, "/v1/responses", "max_output_tokens"),
+        (ChatCompletionsProvider, "/v1/chat/completions", "max_tokens"),
     ],
 )
 @pytest.mark.parametrize("asked, sent", [(None, 64), (10, 10), (10_000, 64)])
 async def test_output_limit_is_capped(
-    backend: type[OpenAIProvider], path: str, field: str, asked: int | None, sent: int
+    backend: type[OpenAISDKProvider], path: str, field: str, asked: int | None, sent: int
 ) -> None:
     with serve_fake() as (fake, url):
         provider = backend(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from llmrelay.providers.openai_errors import CLOSED_EARLY
+from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
 from tests.fake_openai import FakeOpenAI, Script
 from tests.test_provider_openai import (
     KEY,

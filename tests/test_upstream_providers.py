@@ -19,10 +19,10 @@ from llmrelay.providers.base import (
     UpstreamAuthError,
     UpstreamRateLimited,
 )
-from llmrelay.providers.openai import OpenAIProvider
-from llmrelay.providers.openai_client import OpenAIClientProvider
-from llmrelay.providers.openai_compatible import OpenAICompatibleProvider
-from llmrelay.providers.openai_errors import CLOSED_EARLY
+from llmrelay.providers.openai_sdk.chat import ChatCompletionsProvider
+from llmrelay.providers.openai_sdk.client import OpenAISDKProvider
+from llmrelay.providers.openai_sdk.responses import ResponsesProvider
+from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
 from tests.fake_openai import FakeOpenAI, Script
 from tests.test_provider_openai import KEY, ask, collect, reset, serve_fake
 
@@ -38,10 +38,10 @@ def fake(fake_server: tuple[FakeOpenAI, str]) -> FakeOpenAI:
     return reset(fake_server[0])
 
 
-@pytest.fixture(params=[OpenAIProvider, OpenAICompatibleProvider], ids=["openai", "openai-compatible"])
+@pytest.fixture(params=[ResponsesProvider, ChatCompletionsProvider], ids=["openai", "openai-compatible"])
 async def provider(
     request: pytest.FixtureRequest, fake_server: tuple[FakeOpenAI, str]
-) -> AsyncIterator[OpenAIClientProvider]:
+) -> AsyncIterator[OpenAISDKProvider]:
     backend = request.param(
         api_key=KEY, base_url=f"{fake_server[1]}/v1", model="m", timeout=10, max_retries=0, max_tokens=64
     )
@@ -53,13 +53,13 @@ async def provider(
     "script", [Script(deltas=["a", "b"], drop_after=1), Script(deltas=["a", "b"], end_after=1)]
 )
 async def test_a_stream_cut_short_raises_instead_of_hanging(
-    fake: FakeOpenAI, provider: OpenAIClientProvider, script: Script
+    fake: FakeOpenAI, provider: OpenAISDKProvider, script: Script
 ) -> None:
     fake.script = script
     got: list[ProviderEvent] = []
     with pytest.raises(ProviderError) as caught:
         async with asyncio.timeout(5):
-            async for item in provider.stream(ask()):  # type: ignore[attr-defined]
+            async for item in provider.stream(ask()):
                 got.append(item)
     assert got == [TextDelta("a")]
     assert caught.value.message == CLOSED_EARLY
@@ -76,11 +76,11 @@ async def test_a_stream_cut_short_raises_instead_of_hanging(
     ],
 )
 async def test_http_errors_become_provider_errors(
-    fake: FakeOpenAI, provider: OpenAIClientProvider, status: int, error: type[ProviderError], http: int
+    fake: FakeOpenAI, provider: OpenAISDKProvider, status: int, error: type[ProviderError], http: int
 ) -> None:
     fake.script = Script(status=status)
     with pytest.raises(error) as caught:
-        await collect(provider.stream(ask()))  # type: ignore[attr-defined]
+        await collect(provider.stream(ask()))
     assert type(caught.value) is error
     assert caught.value.status == http
     assert KEY not in caught.value.message and "sk-" not in caught.value.message
@@ -91,25 +91,25 @@ async def test_http_errors_become_provider_errors(
 
 
 async def test_closing_the_stream_closes_the_upstream_connection(
-    fake: FakeOpenAI, provider: OpenAIClientProvider
+    fake: FakeOpenAI, provider: OpenAISDKProvider
 ) -> None:
     fake.script = Script(deltas=["x"] * 100, delay_seconds=0.1)
-    events = provider.stream(ask())  # type: ignore[attr-defined]
+    events = provider.stream(ask())
     assert await anext(events) == TextDelta("x")
     closed_at = time.monotonic()
-    await events.aclose()  # type: ignore[attr-defined]
+    await events.aclose()
     gone = await fake.streams[-1].wait_disconnected(within=5)
     assert gone - closed_at < 1.0
 
 
 async def test_cancelling_the_consumer_closes_the_upstream_connection(
-    fake: FakeOpenAI, provider: OpenAIClientProvider
+    fake: FakeOpenAI, provider: OpenAISDKProvider
 ) -> None:
     fake.script = Script(deltas=["x"] * 100, delay_seconds=0.1)
     first = asyncio.Event()
 
     async def consume() -> None:
-        async with contextlib.aclosing(provider.stream(ask())) as events:  # type: ignore[type-var]
+        async with contextlib.aclosing(provider.stream(ask())) as events:
             async for _ in events:
                 first.set()
 

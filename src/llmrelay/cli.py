@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmrelay.cli_store import db_app, keys_app
 from llmrelay.settings import Settings, SettingsError, env_name, load_settings
@@ -38,7 +39,8 @@ app.info.epilog = settings_help()
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # The message is text, not markup: a models-file error quotes `[[models]]`.
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -7,12 +7,10 @@ to `create_app`, so two apps with different settings can live in one process.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-ProviderName = Literal["auto", "local", "openai", "openai-compatible", "scripted"]
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -30,7 +28,8 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    provider: ProviderName = Field(
+    # One of the kinds `llmrelay.providers.registry` declares, or auto.
+    provider: str = Field(
         "auto",
         description="auto (openai when OPENAI_API_KEY is set, else local), local, openai, "
         "openai-compatible, or scripted (deterministic, for tests and benchmarks).",
@@ -106,6 +105,18 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        # The registry imports this module (its kinds build from settings): read it when a
+        # value is checked, not while this module loads.
+        from llmrelay.providers.registry import PROVIDER_KINDS
+
+        if value != "auto" and value not in PROVIDER_KINDS:
+            kinds = ", ".join(PROVIDER_KINDS)
+            raise PydanticCustomError("provider", "must be auto or one of {kinds}", {"kinds": kinds})
+        return value
 
     @field_validator("log_level")
     @classmethod

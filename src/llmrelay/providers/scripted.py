@@ -10,6 +10,7 @@ import asyncio
 import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Self
 
 from llmrelay.providers.base import (
     Finished,
@@ -20,6 +21,10 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
+from llmrelay.providers.config import KindConfig, NonNegativeSeconds
+
+if TYPE_CHECKING:
+    from llmrelay.settings import Settings
 
 _WORDS = re.compile(r"\s*\S+|\s+")
 
@@ -37,6 +42,29 @@ class Script:
     error: ProviderError | None = None
     fail_after: int = 0
     finish_reason: str = "stop"
+
+
+class ScriptedConfig(KindConfig):
+    """`provider = "scripted"`: answers with a fixed reply, word by word (tests, benchmarks)."""
+
+    provider: Literal["scripted"]
+    # The name it reports as its model (default: the entry's name).
+    model: str | None = None
+    # Default LLMRELAY_SCRIPTED_REPLY.
+    reply: str | None = None
+    # Pause between deltas; default LLMRELAY_SCRIPTED_DELAY_SECONDS.
+    delay_seconds: NonNegativeSeconds | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        name = settings.model or "scripted"
+        return cls.model_validate({"name": name, "provider": "scripted"})
+
+    async def build(self, settings: Settings) -> ScriptedProvider:
+        reply = settings.scripted_reply if self.reply is None else self.reply
+        delay = settings.scripted_delay_seconds if self.delay_seconds is None else self.delay_seconds
+        script = Script(split_into_deltas(reply), delay_seconds=delay)
+        return ScriptedProvider(script, model=self.model or self.name)
 
 
 class ScriptedProvider:

@@ -1,7 +1,12 @@
-"""What the OpenAI SDK raises, turned into the `ProviderError`s llmrelay's routes understand.
+"""How an upstream's failure becomes a `ProviderError`: the one place that says so.
 
-Shared by the `openai` (Responses API) and `openai-compatible` (Chat Completions) backends:
-both talk through `AsyncOpenAI`, so they fail the same ways.
+Upstream → llmrelay (the other direction, llmrelay's errors in OpenAI's shape for clients of
+`/v1`, is `llmrelay.api`'s business). Shared by the `openai` (Responses API) and
+`openai-compatible` (Chat Completions) backends: both talk through `AsyncOpenAI` and read the
+streamed body the same way (`client.OpenAISDKProvider.stream`), so they fail the same ways:
+an SDK exception before the body (`translate`), the connection lost while reading it
+(`broken_stream`), a failure the upstream reported as an event (`reported_failure`), a body
+that is not the API's events (`UNREADABLE`).
 
 Every message here is shown to users (an HTTP `detail`, or an SSE `error` event) and logged,
 so none may carry the API key. Upstream messages are passed on where they help (a 400 says
@@ -26,6 +31,7 @@ from llmrelay.providers.base import (
 )
 
 CLOSED_EARLY = "The upstream closed the stream before it finished."
+UNREADABLE = "The upstream sent a stream llmrelay could not read."
 
 # Anything shaped like an OpenAI key (sk-…, sk-proj-…), in case an upstream echoes one.
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{4,}")

@@ -1,0 +1,81 @@
+"""The `openai-compatible` backend: Chat Completions through `AsyncOpenAI(base_url=…)`.
+
+For servers that speak OpenAI's older, more widely copied API: vLLM, llama.cpp's server,
+Ollama, LM Studio. Each chunk carries a delta in `choices[0].delta.content`; the last choice
+chunk has a `finish_reason`; with `stream_options.include_usage` a final chunk with no choices
+carries the usage. A stream that ends without a `finish_reason` was cut short, and says so (the
+shared `OpenAISDKProvider.stream` reads the body, closes it and translates failures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from llmrelay.providers.base import Finished, FinishReason, GenerationRequest, ProviderEvent, Usage
+from llmrelay.providers.openai_sdk.client import (
+    OpenAISDKProvider,
+    OpenedStream,
+    ReportedFailure,
+    StreamParser,
+)
+
+# Chat Completions' reasons, in llmrelay's words; anything else (tool calls…) ended normally.
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+
+class ChatCompletionsProvider(OpenAISDKProvider):
+    name = "openai-compatible"
+
+    def open_stream(self, request: GenerationRequest) -> OpenedStream:
+        params: dict[str, Any] = {
+            "model": request.model or self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            # `max_tokens`, not `max_completion_tokens`: the name compatible servers know.
+            "max_tokens": self.output_limit(request),
+            **self.sampling(request),
+        }
+        if request.stop:
+            params["stop"] = list(request.stop)
+        return self._client.chat.completions.with_streaming_response.create(**params)
+
+    def parser(self) -> StreamParser:
+        return ChatParser()
+
+
+class ChatParser(StreamParser):
+    def __init__(self) -> None:
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+
+    def read_event(self, event: dict[str, Any]) -> str | None:
+        error = event.get("error")
+        if error is not None:
+            detail = error if isinstance(error, dict) else {"message": str(error)}
+            raise ReportedFailure(detail.get("message"), detail.get("code"))
+        reported = event.get("usage")
+        if reported:
+            self._usage = Usage(reported.get("prompt_tokens"), reported.get("completion_tokens"))
+        choices = event.get("choices")
+        if not choices:
+            return None
+        choice = choices[0]
+        if choice.get("finish_reason") is not None:
+            # Read on: the usage chunk comes after the finishing one.
+            self._finish = choice["finish_reason"]
+            self.complete = True
+        # Some servers leave `delta` out of the finishing chunk; the first chunk often
+        # carries only the role, with "" as content.
+        text: str | None = (choice.get("delta") or {}).get("content")
+        return text
+
+    def closing_events(self) -> Iterable[ProviderEvent]:
+        if self._usage is not None:
+            yield self._usage
+        yield Finished(_FINISH_REASONS.get(self._finish or "stop", "stop"))
