@@ -7,19 +7,3 @@ timeouts, retries and limits, and the errors name what the user wrote.
 
 Nothing is imported here, so reading `base` does not load every backend's config.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from llmrelay.providers.base import Provider
-    from llmrelay.settings import Settings
-
-
-async def build_provider(settings: Settings) -> Provider:
-    """The backend the environment settings ask for (`registry.build_provider`; kept here for
-    `llmrelay.ask`)."""
-    from llmrelay.providers.registry import build_provider as build
-
-    return await build(settings)
