@@ -37,6 +37,19 @@ DEFAULT_ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class FakeToolCall:
+    """A call the fake model makes: its arguments streamed as these fragments, in order."""
+
+    id: str
+    name: str
+    fragments: Sequence[str]
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.fragments)
+
+
 @dataclass
 class Script:
     """What the fake does with the next requests. Counts are deltas sent before the event."""
@@ -52,6 +65,28 @@ class Script:
     incomplete_reason: str | None = None  # "max_output_tokens" / "content_filter"
     input_tokens: int = 17
     output_tokens: int | None = None  # default: one per delta
+    # Calls made after the text (finish reason tool_calls); `interleave` sends the fragments of
+    # parallel calls in turns by index, as some servers do.
+    tool_calls: Sequence[FakeToolCall] = ()
+    interleave: bool = False
+    drop_after_fragments: int | None = None  # then close the TCP connection mid-arguments
+
+    def tool_pieces(self) -> list[tuple[int, str | None]]:
+        """(call index, fragment) in sending order; fragment None is a call's opening piece."""
+        opening = [(i, None) for i in range(len(self.tool_calls))]
+        if not self.interleave:
+            pieces: list[tuple[int, str | None]] = []
+            for i, call in enumerate(self.tool_calls):
+                pieces += [(i, None), *((i, f) for f in call.fragments)]
+            return pieces
+        longest = max((len(c.fragments) for c in self.tool_calls), default=0)
+        turns = [
+            (i, call.fragments[n])
+            for n in range(longest)
+            for i, call in enumerate(self.tool_calls)
+            if n < len(call.fragments)
+        ]
+        return [*opening, *turns]
 
 
 @dataclass
@@ -176,7 +211,17 @@ class FakeOpenAI:
             "instructions": None,
             "max_output_tokens": body.get("max_output_tokens"),
             "model": MODEL_SNAPSHOT,
-            "output": [self._message_item(text, "completed")] if done else [],
+            "output": (
+                [
+                    self._message_item(text, "completed"),
+                    *(
+                        self._function_call_item(c, i, "completed", c.arguments)
+                        for i, c in enumerate(script.tool_calls)
+                    ),
+                ]
+                if done
+                else []
+            ),
             "parallel_tool_calls": True,
             "previous_response_id": None,
             "reasoning": {"effort": None, "summary": None},
@@ -190,6 +235,17 @@ class FakeOpenAI:
             "usage": self._usage(script, "responses") if done else None,
             "user": None,
             "metadata": {},
+        }
+
+    @staticmethod
+    def _function_call_item(call: FakeToolCall, index: int, status: str, arguments: str) -> dict[str, Any]:
+        return {
+            "id": f"fc_fake{index}",
+            "type": "function_call",
+            "status": status,
+            "call_id": call.id,
+            "name": call.name,
+            "arguments": arguments,
         }
 
     @staticmethod
@@ -259,18 +315,49 @@ class FakeOpenAI:
         yield event("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
         yield event("response.content_part.done", **where, content_index=0, part={**part, "text": text})
         yield event("response.output_item.done", output_index=0, item=self._message_item(text, "completed"))
+        for sent, (index, fragment) in enumerate(script.tool_pieces()):
+            if script.drop_after_fragments is not None and sent >= script.drop_after_fragments:
+                raise _Drop
+            call = script.tool_calls[index]
+            if fragment is None:
+                item = self._function_call_item(call, index, "in_progress", "")
+                yield event("response.output_item.added", output_index=1 + index, item=item)
+            else:
+                yield event(
+                    "response.function_call_arguments.delta",
+                    item_id=f"fc_fake{index}",
+                    output_index=1 + index,
+                    delta=fragment,
+                )
+        for index, call in enumerate(script.tool_calls):
+            yield event(
+                "response.function_call_arguments.done",
+                item_id=f"fc_fake{index}",
+                output_index=1 + index,
+                arguments=call.arguments,
+            )
+            item = self._function_call_item(call, index, "completed", call.arguments)
+            yield event("response.output_item.done", output_index=1 + index, item=item)
         final = "response.incomplete" if script.incomplete_reason else "response.completed"
         yield event(final, response=self._response_object(script, body, "done"))
 
     # -- Chat Completions ----------------------------------------------------------------
 
     def _chat_finish_reason(self, script: Script) -> str:
+        if script.tool_calls:
+            return "tool_calls"
         return {"max_output_tokens": "length", "content_filter": "content_filter"}.get(
             script.incomplete_reason or "", "stop"
         )
 
     def _chat_object(self, script: Script, body: dict[str, Any]) -> dict[str, Any]:
-        message = {"role": "assistant", "content": "".join(script.deltas), "refusal": None}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(script.deltas), "refusal": None}
+        if script.tool_calls:
+            message["content"] = message["content"] or None
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in script.tool_calls
+            ]
         return {
             "id": "chatcmpl-fake0001",
             "object": "chat.completion",
@@ -323,6 +410,22 @@ class FakeOpenAI:
             if script.delay_seconds:
                 await asyncio.sleep(script.delay_seconds)
             yield chunk(choice({"content": script.deltas[sent]}))
+        for sent, (index, fragment) in enumerate(script.tool_pieces()):
+            if script.drop_after_fragments is not None and sent >= script.drop_after_fragments:
+                raise _Drop
+            call = script.tool_calls[index]
+            if fragment is None:
+                piece = {
+                    "index": index,
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+            else:
+                piece = {"index": index, "function": {"arguments": fragment}}
+            if script.delay_seconds:
+                await asyncio.sleep(script.delay_seconds)
+            yield chunk(choice({"tool_calls": [piece]}))
         yield chunk(choice({}, self._chat_finish_reason(script)))
         if (body.get("stream_options") or {}).get("include_usage"):
             yield chunk([], self._usage(script, "chat"))

@@ -38,8 +38,11 @@ from llmrelay.providers.base import (
     Provider,
     ProviderError,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
+from llmrelay.toolcalls import ToolCallAssembler
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class Failure:
     kind: str = "upstream_error"
 
 
-LogEvent = TextDelta | Usage | Failure | Finished
+LogEvent = TextDelta | ToolCallDelta | Usage | Failure | Finished
 
 
 class EventLog(Protocol):
@@ -139,6 +142,8 @@ class GenerationResult:
     failure: Failure | None
     ttft_seconds: float | None
     duration_seconds: float
+    # The calls the model made (finish reason "tool_calls"), put together from their pieces.
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 OnEnd = Callable[["Generation", GenerationResult], Awaitable[None]]
@@ -247,6 +252,7 @@ class Generation:
 
     async def _run(self) -> None:
         pieces: list[str] = []
+        calls = ToolCallAssembler()
         reported: Usage | None = None
         failure: Failure | None = None
         reason: FinishReason = "stop"
@@ -257,6 +263,11 @@ class Generation:
                         if self.first_token_at is None:
                             self.first_token_at = time.perf_counter()
                         pieces.append(event.text)
+                        self._emit(event)
+                    elif isinstance(event, ToolCallDelta):
+                        if self.first_token_at is None:
+                            self.first_token_at = time.perf_counter()
+                        calls.add(event)
                         self._emit(event)
                     elif isinstance(event, Usage):
                         reported = event  # the total goes into the log once, at the end
@@ -272,7 +283,9 @@ class Generation:
             failure = Failure("llmrelay failed while generating this answer.", 500, "internal")
             reason = "error"
         text = "".join(pieces)
-        usage = spent_tokens(self.provider, self.request, reported, text, failure is not None)
+        made = calls.calls()
+        produced = text + "".join(call.name + call.arguments for call in made)
+        usage = spent_tokens(self.provider, self.request, reported, produced, failure is not None)
         if usage is not None:
             self._emit(usage)
         if failure is not None:
@@ -285,6 +298,7 @@ class Generation:
             failure=failure,
             ttft_seconds=None if self.first_token_at is None else self.first_token_at - self.started_at,
             duration_seconds=now - self.started_at,
+            tool_calls=made,
         )
         self._log_result(self.result)
         if self.on_end is not None:

@@ -1,7 +1,7 @@
 """The one small protocol every model backend speaks.
 
-A provider turns a `GenerationRequest` into an async stream of events: text deltas, then at
-most one `Usage`, then one `Finished`. It raises `ProviderError` for anything that goes wrong
+A provider turns a `GenerationRequest` into an async stream of events: text deltas and tool
+call pieces, then at most one `Usage`, then one `Finished`. It raises `ProviderError` for anything that goes wrong
 upstream. Cancelling the consuming task must stop the upstream work (close the HTTP stream,
 stop decoding): that is how llmrelay stops paying for tokens nobody reads.
 """
@@ -10,15 +10,56 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model made: `arguments` is the JSON text it wrote (not parsed: a client
+    gets it byte for byte)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message of the conversation: its text, and where the content model goes beyond
+    text, the images a user sent (URLs or data URLs), the tool calls an assistant made, or
+    (role "tool") the call a tool result answers."""
+
     role: Role
     content: str
+    images: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call; `parameters` is its JSON schema."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+# "auto": the model chooses; "none": text only; "required": some tool; a name: that tool.
+ToolChoice = Literal["auto", "none", "required"] | str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """Structured output: any JSON object, or JSON matching `schema`."""
+
+    type: Literal["json_object", "json_schema"]
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +71,29 @@ class GenerationRequest:
     stop: Sequence[str] = ()
     # The upstream model name; None means the provider's own default.
     model: str | None = None
+    tools: Sequence[Tool] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call as it streams: the first piece of call `index` carries its `id`
+    and `name`; later pieces carry fragments of its `arguments` (of any size, empty too)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +104,7 @@ class Usage:
     estimated: bool = False
 
 
-FinishReason = Literal["stop", "length", "cancelled", "error", "content_filter"]
+FinishReason = Literal["stop", "length", "cancelled", "error", "content_filter", "tool_calls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +112,7 @@ class Finished:
     reason: FinishReason = "stop"
 
 
-ProviderEvent = TextDelta | Usage | Finished
+ProviderEvent = TextDelta | ToolCallDelta | Usage | Finished
 
 
 class ProviderError(Exception):
@@ -107,6 +166,11 @@ class ProviderInfo:
     model: str
     context_tokens: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Whether the model can take images; a request with one is refused (400) where it cannot.
+    sees_images: bool = False
+    # `GenerationRequest` fields this provider cannot honour (its API lacks them): a request
+    # that sets one is refused with a 400 naming it, never quietly answered without it.
+    cannot: frozenset[str] = frozenset()
 
 
 class Provider(Protocol):

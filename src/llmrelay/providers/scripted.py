@@ -19,6 +19,8 @@ from llmrelay.providers.base import (
     ProviderEvent,
     ProviderInfo,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from llmrelay.providers.config import KindConfig, NonNegativeSeconds
@@ -42,6 +44,8 @@ class Script:
     error: ProviderError | None = None
     fail_after: int = 0
     finish_reason: str = "stop"
+    # Calls made after the text, each in two pieces (opening, then its arguments whole).
+    tool_calls: Sequence[ToolCall] = ()
 
 
 class ScriptedConfig(KindConfig):
@@ -70,7 +74,14 @@ class ScriptedConfig(KindConfig):
 class ScriptedProvider:
     def __init__(self, script: Script, *, model: str = "scripted") -> None:
         self.script = script
-        self.info = ProviderInfo(name="scripted", model=model, context_tokens=1_000_000)
+        # A script answers with its own words: it honours no structured output or sampling
+        # controls, and tools only when it is scripted to call one.
+        cannot = {"response_format", "seed", "presence_penalty", "frequency_penalty"}
+        if not script.tool_calls:
+            cannot.add("tools")
+        self.info = ProviderInfo(
+            name="scripted", model=model, context_tokens=1_000_000, cannot=frozenset(cannot)
+        )
         # What the provider was asked, newest last: tests read it to see history arrive.
         self.requests: list[GenerationRequest] = []
         # How many generations are running now, and how many were cancelled.
@@ -99,10 +110,14 @@ class ScriptedProvider:
                 sent += 1
             if script.error is not None and sent == script.fail_after:
                 raise script.error
+            for index, call in enumerate(script.tool_calls):
+                yield ToolCallDelta(index, id=call.id, name=call.name)
+                yield ToolCallDelta(index, arguments=call.arguments)
             prompt = sum(self.count_tokens(m.content) for m in request.messages)
             yield Usage(input_tokens=prompt, output_tokens=sent)
             truncated = limit is not None and sent < len(script.deltas)
-            yield Finished("length" if truncated else script.finish_reason)  # type: ignore[arg-type]
+            reason = "tool_calls" if script.tool_calls else script.finish_reason
+            yield Finished("length" if truncated else reason)  # type: ignore[arg-type]
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled += 1
             raise

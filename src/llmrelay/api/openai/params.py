@@ -9,12 +9,12 @@ metadata, service_tier…) are accepted and ignored.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmrelay.api.openai.errors import OpenAIError
-from llmrelay.providers.base import ChatMessage, Role
+from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider, Role
 
 # The 200 of an endpoint that answers JSON, or with stream=true, Server-Sent Events.
 JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
@@ -32,13 +32,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ImageUrl(Strict):
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] | None = None
+
+
 class TextPart(Strict):
-    type: str = Field(description="Only text parts are supported ('text', 'input_text', 'output_text').")
+    type: str = Field(
+        description="'text' (or 'input_text' / 'output_text'), or 'image_url' / 'input_image' with an image."
+    )
     text: str | None = None
+    image_url: ImageUrl | str | None = None
     # OpenAI's parts carry these; accepted so a message read back from OpenAI can be sent again.
     annotations: list[Any] | None = None
     logprobs: list[Any] | None = None
-    # Other part kinds (image_url, input_audio, file…) have more keys; they are refused by type.
+    # Other part kinds (input_audio, file…) have more keys; they are refused by type.
     model_config = ConfigDict(extra="allow")
 
 
@@ -64,19 +72,46 @@ def role(role: str) -> Role:
     return "system" if role == "developer" else role  # type: ignore[return-value]
 
 
-def text_of(content: str | list[TextPart], param: str) -> str:
-    """A message's text; any part that is not text is a 400 naming it."""
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+IMAGE_PARTS = frozenset({"image_url", "input_image"})
+
+
+def content_of(
+    content: str | list[TextPart], param: str, *, images_allowed: bool = True
+) -> tuple[str, tuple[str, ...]]:
+    """A message's text and its images (URLs or data URLs); any other part is a 400 naming it,
+    and so is an image where the model cannot see (`images_allowed` false)."""
     if isinstance(content, str):
-        return content
-    pieces = []
+        return content, ()
+    pieces: list[str] = []
+    images: list[str] = []
     for index, part in enumerate(content):
         where = f"{param}[{index}]"
-        if part.type not in ("text", "input_text", "output_text"):
-            raise refuse(f"{where}.type", f"only text content is supported, not {part.type!r}.")
+        if part.type in IMAGE_PARTS:
+            if not images_allowed:
+                raise refuse(
+                    f"{where}.type",
+                    "this model cannot see images; send text, or configure a model that sees.",
+                )
+            url = part.image_url.url if isinstance(part.image_url, ImageUrl) else part.image_url
+            if not url:
+                raise OpenAIError(
+                    400, f"Missing required parameter: '{where}.image_url'.", param=f"{where}.image_url"
+                )
+            images.append(url)
+            continue
+        if part.type not in TEXT_PARTS:
+            raise refuse(f"{where}.type", f"only text and image content is supported, not {part.type!r}.")
         if part.text is None:
             raise OpenAIError(400, f"Missing required parameter: '{where}.text'.", param=f"{where}.text")
         pieces.append(part.text)
-    return "".join(pieces)
+    return "".join(pieces), tuple(images)
+
+
+def text_of(content: str | list[TextPart], param: str) -> str:
+    """A message's text; any part that is not text is a 400 naming it."""
+    text, _ = content_of(content, param, images_allowed=False)
+    return text
 
 
 def check_length(messages: list[ChatMessage], max_chars: int, param: str) -> None:
@@ -89,3 +124,24 @@ def check_length(messages: list[ChatMessage], max_chars: int, param: str) -> Non
                 param=f"{param}[{index}]",
                 code="string_above_max_length",
             )
+
+
+# What a request may ask for beyond plain text, by the param a client set it with.
+_OPTIONAL_PARAMS = (
+    ("tools", "tools"),
+    ("response_format", "response_format"),
+    ("seed", "seed"),
+    ("presence_penalty", "presence_penalty"),
+    ("frequency_penalty", "frequency_penalty"),
+    ("stop", "stop"),
+)
+
+
+def beyond_provider(provider: Provider, request: GenerationRequest) -> OpenAIError | None:
+    """A 400 naming what this request asks of a model that its provider cannot do (a parameter
+    its API lacks): never silently dropped. (Images are checked where the content is read.)"""
+    cannot = provider.info.cannot
+    for field, param in _OPTIONAL_PARAMS:
+        if field in cannot and getattr(request, field) not in (None, (), 0):
+            return refuse(param, f"the model's provider ({provider.info.name}) cannot honour it.")
+    return None

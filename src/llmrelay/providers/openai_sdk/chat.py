@@ -12,19 +12,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from llmrelay.providers.base import Finished, FinishReason, GenerationRequest, ProviderEvent, Usage
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    ProviderEvent,
+    ToolCallDelta,
+    Usage,
+)
 from llmrelay.providers.openai_sdk.client import (
     OpenAISDKProvider,
     OpenedStream,
     ReportedFailure,
     StreamParser,
 )
+from llmrelay.providers.openai_sdk.shapes import chat_extras, chat_message
 
-# Chat Completions' reasons, in llmrelay's words; anything else (tool calls…) ended normally.
+# Chat Completions' reasons, in llmrelay's words; anything else ended normally.
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
     "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
 }
 
 
@@ -34,12 +44,13 @@ class ChatCompletionsProvider(OpenAISDKProvider):
     def open_stream(self, request: GenerationRequest) -> OpenedStream:
         params: dict[str, Any] = {
             "model": request.model or self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [chat_message(m) for m in request.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
             # `max_tokens`, not `max_completion_tokens`: the name compatible servers know.
             "max_tokens": self.output_limit(request),
             **self.sampling(request),
+            **chat_extras(request),
         }
         if request.stop:
             params["stop"] = list(request.stop)
@@ -51,6 +62,7 @@ class ChatCompletionsProvider(OpenAISDKProvider):
 
 class ChatParser(StreamParser):
     def __init__(self) -> None:
+        super().__init__()
         self._finish: str | None = None
         self._usage: Usage | None = None
 
@@ -72,10 +84,28 @@ class ChatParser(StreamParser):
             self.complete = True
         # Some servers leave `delta` out of the finishing chunk; the first chunk often
         # carries only the role, with "" as content.
-        text: str | None = (choice.get("delta") or {}).get("content")
+        delta = choice.get("delta") or {}
+        calls = delta.get("tool_calls")
+        if calls:
+            for position, call in enumerate(calls):
+                self.pending.append(_tool_call_delta(call, position))
+        text: str | None = delta.get("content")
         return text
 
     def closing_events(self) -> Iterable[ProviderEvent]:
         if self._usage is not None:
             yield self._usage
         yield Finished(_FINISH_REASONS.get(self._finish or "stop", "stop"))
+
+
+def _tool_call_delta(call: dict[str, Any], position: int) -> ToolCallDelta:
+    """One piece of a streamed call. Some servers omit `index` (openai-python PR #3246) or send
+    a whole call per chunk (Ollama): the position in the chunk stands in for a missing index."""
+    index = call.get("index")
+    function = call.get("function") or {}
+    return ToolCallDelta(
+        index=index if isinstance(index, int) else position,
+        id=call.get("id") or None,
+        name=function.get("name") or None,
+        arguments=function.get("arguments") or "",
+    )

@@ -75,6 +75,10 @@ class StreamParser(ABC):
     complete: bool = False
     ended: bool = False
 
+    def __init__(self) -> None:
+        # Events beyond text (tool call pieces) an event produced, yielded right after it.
+        self.pending: list[ProviderEvent] = []
+
     @abstractmethod
     def read_event(self, event: dict[str, Any]) -> str | None:
         """The text this event adds to the answer, if any. Raises `ReportedFailure` for a
@@ -90,6 +94,8 @@ class OpenAISDKProvider(ABC):
     """Base of the `openai` (Responses) and `openai-compatible` (Chat) backends."""
 
     name: ClassVar[str]
+    # The GenerationRequest fields this API lacks (refused with a 400 naming them).
+    cannot: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -109,7 +115,12 @@ class OpenAISDKProvider(ABC):
         self.model = model
         self.max_tokens = max_tokens
         self.info = ProviderInfo(
-            name=self.name, model=model, extra={"base_url": safe_url(self._client.base_url)}
+            name=self.name,
+            model=model,
+            extra={"base_url": safe_url(self._client.base_url)},
+            # Whether the upstream's model sees images is the upstream's to say: pass them on.
+            sees_images=True,
+            cannot=self.cannot,
         )
 
     @abstractmethod
@@ -136,6 +147,10 @@ class OpenAISDKProvider(ABC):
                     text = parser.read_event(event)
                     if text:
                         yield TextDelta(text)
+                    if parser.pending:
+                        for extra in parser.pending:
+                            yield extra
+                        parser.pending.clear()
                     if parser.ended:
                         break
             except ReportedFailure as failure:

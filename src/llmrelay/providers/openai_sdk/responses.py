@@ -12,13 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from llmrelay.providers.base import Finished, FinishReason, GenerationRequest, ProviderEvent, Usage
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    ProviderEvent,
+    ToolCallDelta,
+    Usage,
+)
 from llmrelay.providers.openai_sdk.client import (
     OpenAISDKProvider,
     OpenedStream,
     ReportedFailure,
     StreamParser,
 )
+from llmrelay.providers.openai_sdk.shapes import responses_extras, responses_input
 
 # Text the model streams: its answer, or its refusal (which a person should see too).
 _TEXT_EVENTS = frozenset({"response.output_text.delta", "response.refusal.delta"})
@@ -27,15 +35,17 @@ _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 class ResponsesProvider(OpenAISDKProvider):
     name = "openai"
+    # The Responses API has no stop sequences, seed or penalties: asked for, they are a 400.
+    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty"})
 
     def open_stream(self, request: GenerationRequest) -> OpenedStream:
-        # (The Responses API has no stop sequences; `request.stop` cannot be honoured here.)
         params: dict[str, Any] = {
             "model": request.model or self.model,
-            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "input": responses_input(request.messages),
             "stream": True,
             "max_output_tokens": self.output_limit(request),
             **self.sampling(request),
+            **responses_extras(request),
         }
         return self._client.responses.with_streaming_response.create(**params)
 
@@ -45,13 +55,35 @@ class ResponsesProvider(OpenAISDKProvider):
 
 class ResponsesParser(StreamParser):
     def __init__(self) -> None:
+        super().__init__()
         self._response: dict[str, Any] = {}
+        # Function call items by their item id / output index -> llmrelay's call index.
+        self._calls: dict[object, int] = {}
 
     def read_event(self, event: dict[str, Any]) -> str | None:
         kind = event.get("type")
         if kind in _TEXT_EVENTS:
             delta: str | None = event.get("delta")
             return delta
+        if kind == "response.function_call_arguments.delta":
+            index = self._calls.get(event.get("item_id"), self._calls.get(event.get("output_index")))
+            if index is not None:
+                self.pending.append(ToolCallDelta(index, arguments=event.get("delta") or ""))
+            return None
+        if kind == "response.output_item.added":
+            item = event.get("item") or {}
+            if item.get("type") == "function_call":
+                index = len(set(self._calls.values()))
+                self._calls[item.get("id")] = self._calls[event.get("output_index")] = index
+                self.pending.append(
+                    ToolCallDelta(
+                        index,
+                        id=item.get("call_id"),
+                        name=item.get("name"),
+                        arguments=item.get("arguments") or "",
+                    )
+                )
+            return None
         if kind in _TERMINAL_EVENTS:
             # Nothing after the terminal event matters: stop reading there.
             self._response = event.get("response") or {}
@@ -67,7 +99,8 @@ class ResponsesParser(StreamParser):
         usage = self._response.get("usage")
         if usage:
             yield Usage(usage.get("input_tokens"), usage.get("output_tokens"))
-        yield Finished(_finish_reason(self._response))
+        reason = _finish_reason(self._response)
+        yield Finished("tool_calls" if reason == "stop" and self._calls else reason)
 
 
 def _finish_reason(response: dict[str, Any]) -> FinishReason:

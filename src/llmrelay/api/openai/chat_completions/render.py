@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from llmrelay.api.openai.errors import error_response, failure_body
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
+from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
 from llmrelay.streams import Failure, GenerationResult, LogEvent
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
@@ -28,6 +28,7 @@ FINISH_REASONS: dict[FinishReason, str] = {
     "content_filter": "content_filter",
     "cancelled": "stop",
     "error": "stop",
+    "tool_calls": "tool_calls",
 }
 
 
@@ -47,9 +48,36 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
     }
 
 
+def tool_call_body(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
+    """A piece of a call in OpenAI's chunk shape: the first carries index, id, type and name;
+    later ones the index and an arguments fragment."""
+    if delta.id is not None or delta.name is not None:
+        return {
+            "index": delta.index,
+            "id": delta.id,
+            "type": "function",
+            "function": {"name": delta.name, "arguments": delta.arguments},
+        }
+    return {"index": delta.index, "function": {"arguments": delta.arguments}}
+
+
 def completion(
-    completion_id: str, model: str, created: int, text: str, reason: FinishReason, usage: Usage | None
+    completion_id: str,
+    model: str,
+    created: int,
+    text: str,
+    reason: FinishReason,
+    usage: Usage | None,
+    tool_calls: tuple[ToolCall, ...] = (),
 ) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["content"] = text or None
+        message["tool_calls"] = [tool_call_body(call) for call in tool_calls]
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -59,7 +87,7 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": FINISH_REASONS[reason],
             }
@@ -102,13 +130,21 @@ class ChunkRenderer(Renderer):
 
     def whole(self, result: GenerationResult) -> Response:
         body = completion(
-            self.completion_id, self.model, self.created, result.text, result.finish_reason, result.usage
+            self.completion_id,
+            self.model,
+            self.created,
+            result.text,
+            result.finish_reason,
+            result.usage,
+            result.tool_calls,
         )
         return JSONResponse(body)
 
     def render(self, seq: int, event: LogEvent) -> bytes | None:
         if isinstance(event, TextDelta):
             return self.chunk({"content": event.text})
+        if isinstance(event, ToolCallDelta):
+            return self.chunk({"tool_calls": [tool_call_delta(event)]})
         if isinstance(event, Usage):
             self._usage = event
             return None

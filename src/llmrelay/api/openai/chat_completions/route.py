@@ -11,10 +11,14 @@ from fastapi import APIRouter, Request, Response
 
 from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep
 from llmrelay.api.openai.chat_completions.render import ChunkRenderer
-from llmrelay.api.openai.chat_completions.schema import ChatCompletionRequest, chat_messages, unsupported_chat
+from llmrelay.api.openai.chat_completions.schema import (
+    ChatCompletionRequest,
+    chat_messages,
+    unsupported_chat,
+)
+from llmrelay.api.openai.chat_completions.schema import generation_request as generation_request_of
 from llmrelay.api.openai.models import provider_for
-from llmrelay.api.openai.params import JSON_OR_SSE
-from llmrelay.providers.base import GenerationRequest
+from llmrelay.api.openai.params import JSON_OR_SSE, beyond_provider
 from llmrelay.streams import Identity
 
 ROUTE = "/v1/chat/completions"
@@ -34,15 +38,11 @@ async def chat_completions(
     problem = unsupported_chat(body)
     if problem is not None:
         raise problem
-    messages = chat_messages(body, settings.max_message_chars)
-    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    generation_request = GenerationRequest(
-        messages=messages,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        temperature=body.temperature,
-        top_p=body.top_p,
-        stop=tuple(stops),
-    )
+    messages = chat_messages(body, settings.max_message_chars, sees_images=provider.info.sees_images)
+    generation_request = generation_request_of(body, messages)
+    problem = beyond_provider(provider, generation_request)
+    if problem is not None:
+        raise problem
     completion_id = f"chatcmpl-{secrets.token_hex(16)}"
     generation = pipeline.start(
         provider,

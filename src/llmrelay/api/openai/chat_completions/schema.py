@@ -14,18 +14,66 @@ from llmrelay.api.openai.params import (
     TextPart,
     TopP,
     check_length,
-    format_type,
+    content_of,
     refuse,
     role,
-    text_of,
 )
-from llmrelay.providers.base import ChatMessage
+from llmrelay.providers.base import ChatMessage, GenerationRequest, ResponseFormat, Tool, ToolCall
+
+
+class FunctionCallIn(Strict):
+    name: str
+    arguments: str
+
+
+class ToolCallIn(Strict):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
 
 
 class ChatMessageIn(Strict):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    # None only for an assistant message that made tool calls.
+    content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    # Read back from a response; accepted so it can be sent again.
+    refusal: str | None = None
+
+
+class FunctionIn(Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolIn(Strict):
+    type: Literal["function"]
+    function: FunctionIn
+
+
+class NamedFunction(Strict):
+    name: str
+
+
+class NamedToolChoice(Strict):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatIn(Strict):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
 
 
 class ChatCompletionRequest(Strict):
@@ -39,25 +87,25 @@ class ChatCompletionRequest(Strict):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     n: int | None = Field(None, ge=1)
-    # Accepted and ignored: they change nothing about the answer's text.
-    user: str | None = None
+    tools: list[ToolIn] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormatIn | None = None
     seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    # Accepted and ignored: they change nothing about the answer.
+    user: str | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
     service_tier: str | None = None
-    parallel_tool_calls: bool | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
     # Known to OpenAI, refused by `unsupported()` unless neutral.
-    tools: list[Any] | None = None
-    tool_choice: Any = None
     functions: list[Any] | None = None
     function_call: Any = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
-    response_format: dict[str, Any] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
     logit_bias: dict[str, Any] | None = None
     modalities: list[str] | None = None
     audio: Any = None
@@ -71,17 +119,29 @@ def unsupported_chat(body: ChatCompletionRequest) -> OpenAIError | None:
     """The first parameter this server cannot honour, as a 400; None when all is well."""
     if body.n is not None and body.n > 1:
         return refuse("n", "only n=1 is supported (one answer per request).")
-    if body.tools or body.functions:
-        return refuse("tools" if body.tools else "functions", "tools (function calling) are not supported.")
-    if body.tool_choice not in (None, "none", "auto") or body.function_call not in (None, "none", "auto"):
-        return refuse("tool_choice", "tools (function calling) are not supported.")
+    if body.functions or body.function_call not in (None, "none", "auto"):
+        name = "functions" if body.functions else "function_call"
+        return refuse(name, "the deprecated functions API is not supported; send tools and tool_choice.")
+    if body.tool_choice not in (None, "none", "auto") and not body.tools:
+        return OpenAIError(400, "tool_choice needs tools.", param="tool_choice")
+    if isinstance(body.tool_choice, NamedToolChoice):
+        names = {tool.function.name for tool in body.tools or ()}
+        if body.tool_choice.function.name not in names:
+            return OpenAIError(
+                400,
+                f"tool_choice names {body.tool_choice.function.name!r}, which is not in tools.",
+                param="tool_choice",
+            )
+    if body.response_format is not None and body.response_format.type == "json_schema":
+        if body.response_format.json_schema is None:
+            return OpenAIError(
+                400,
+                "Missing required parameter: 'response_format.json_schema'.",
+                param="response_format.json_schema",
+                code="missing_required_parameter",
+            )
     if body.logprobs or body.top_logprobs:
         return refuse("logprobs" if body.logprobs else "top_logprobs", "log probabilities are not supported.")
-    if format_type(body.response_format) not in (None, "text"):
-        return refuse("response_format", "only text answers are supported (no JSON mode or schema).")
-    for name in ("presence_penalty", "frequency_penalty"):
-        if getattr(body, name):
-            return refuse(name, "penalties are not supported; leave it unset or 0.")
     if body.logit_bias:
         return refuse("logit_bias", "logit_bias is not supported.")
     if body.modalities not in (None, ["text"]):
@@ -97,10 +157,70 @@ def unsupported_chat(body: ChatCompletionRequest) -> OpenAIError | None:
     return None
 
 
-def chat_messages(body: ChatCompletionRequest, max_chars: int) -> list[ChatMessage]:
-    messages = [
-        ChatMessage(role(m.role), text_of(m.content, f"messages[{i}].content"))
-        for i, m in enumerate(body.messages)
-    ]
+def chat_messages(body: ChatCompletionRequest, max_chars: int, *, sees_images: bool) -> list[ChatMessage]:
+    messages = [_message(m, f"messages[{i}]", sees_images) for i, m in enumerate(body.messages)]
     check_length(messages, max_chars, "messages")
+    _check_tool_results(messages)
     return messages
+
+
+def _check_tool_results(messages: list[ChatMessage]) -> None:
+    """A tool result answers a call an earlier assistant message made, as OpenAI requires."""
+    called: set[str] = set()
+    for index, message in enumerate(messages):
+        called.update(call.id for call in message.tool_calls)
+        if message.role == "tool" and message.tool_call_id not in called:
+            raise OpenAIError(
+                400,
+                f"messages[{index}]: a message with role 'tool' must answer a tool call of an earlier "
+                f"assistant message (no call has id {message.tool_call_id!r}).",
+                param=f"messages[{index}].role",
+            )
+
+
+def _message(message: ChatMessageIn, where: str, sees_images: bool) -> ChatMessage:
+    if message.content is None and not (message.role == "assistant" and message.tool_calls):
+        raise OpenAIError(400, f"Missing required parameter: '{where}.content'.", param=f"{where}.content")
+    content = message.content or ""
+    text, images = content_of(content, f"{where}.content", images_allowed=sees_images)
+    calls = tuple(
+        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+        for call in message.tool_calls or ()
+    )
+    return ChatMessage(
+        role(message.role), text, images=images, tool_calls=calls, tool_call_id=message.tool_call_id
+    )
+
+
+def generation_request(body: ChatCompletionRequest, messages: list[ChatMessage]) -> GenerationRequest:
+    """The request as every provider understands it: tools, structured output and all."""
+    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    tool_choice: str | None
+    if isinstance(body.tool_choice, NamedToolChoice):
+        tool_choice = body.tool_choice.function.name
+    else:
+        tool_choice = body.tool_choice
+    fmt = body.response_format
+    response_format = None
+    if fmt is not None and fmt.type == "json_object":
+        response_format = ResponseFormat("json_object")
+    elif fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:
+        spec = fmt.json_schema
+        response_format = ResponseFormat("json_schema", spec.schema_, spec.name, spec.strict)
+    return GenerationRequest(
+        messages=messages,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        stop=tuple(stops),
+        tools=tuple(
+            Tool(t.function.name, t.function.description, t.function.parameters, t.function.strict)
+            for t in body.tools or ()
+        ),
+        tool_choice=tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls,
+        response_format=response_format,
+        seed=body.seed,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
+    )
