@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field
 
+from llmrelay.providers import local_structured as structured
 from llmrelay.providers.base import (
-    ChatMessage,
     Finished,
     GenerationRequest,
     ProviderError,
     ProviderEvent,
     ProviderInfo,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 from llmrelay.providers.config import ExistingFile, KindConfig, Positive
@@ -144,15 +145,16 @@ class LocalProvider:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def format_prompt(self, messages: list[ChatMessage]) -> tuple[str, list[str]]:
+    def format_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
         """The model's own chat template applied to `messages`: (prompt, stop strings)."""
-        formatted = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        formatted = self._formatter(messages=messages)
         stop = formatted.stop
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         return formatted.prompt, stops
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
-        prompt, template_stops = self.format_prompt(list(request.messages))
+        how = structured.plan(request)
+        prompt, template_stops = self.format_prompt(structured.model_messages(request, how.mode))
         prompt_tokens = len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
         context = self.info.context_tokens or 0
         max_tokens = min(request.max_tokens or self._max_tokens, self._max_tokens)
@@ -176,6 +178,14 @@ class LocalProvider:
             kwargs["temperature"] = request.temperature
         if request.top_p is not None:
             kwargs["top_p"] = request.top_p
+        for name in ("seed", "presence_penalty", "frequency_penalty"):
+            value = getattr(request, name)
+            if value is not None:
+                kwargs[name] = value
+        if how.grammar is not None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            kwargs["grammar"] = LlamaGrammar.from_string(how.grammar, verbose=False)
 
         def decode() -> None:
             # Runs in a worker thread; everything it produces goes to the loop through `queue`.
@@ -200,11 +210,20 @@ class LocalProvider:
             worker = loop.run_in_executor(None, decode)
             pieces: list[str] = []
             finish: Finished | None = None
+            # Text held back while it may still be a tool call (see local_structured).
+            holding = how.mode in ("call", "auto")
             try:
                 while (item := await queue.get()) is not _DONE:
                     if isinstance(item, TextDelta):
                         pieces.append(item.text)
-                        yield item
+                        if holding and how.mode == "auto":
+                            started = "".join(pieces).lstrip()
+                            if started and not started.startswith("{"):
+                                holding = False  # plain text: let it stream
+                                yield TextDelta("".join(pieces))
+                            continue
+                        if not holding:
+                            yield item
                     elif isinstance(item, Finished):
                         finish = item
                     elif isinstance(item, BaseException):
@@ -214,7 +233,15 @@ class LocalProvider:
                 stop_flag.set()
                 # Hold the turn until the thread has really stopped touching the model.
                 await asyncio.shield(worker)
-            output_tokens = self.count_tokens("".join(pieces))
+            text = "".join(pieces)
+            output_tokens = self.count_tokens(text)
+            call = structured.parse_call(text.strip(), request.tools) if holding else None
+            if call is not None:
+                yield ToolCallDelta(0, id=call.id, name=call.name)
+                yield ToolCallDelta(0, arguments=call.arguments)
+                finish = Finished("tool_calls")
+            elif holding and text:
+                yield TextDelta(text)  # not a call after all (or cut short): the text it was
             yield Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
             yield finish or Finished("stop")
 
