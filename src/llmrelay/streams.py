@@ -40,6 +40,7 @@ from llmrelay.providers.base import (
     TextDelta,
     Usage,
 )
+from llmrelay.store.records import NO_KEY_OWNER
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class Identity:
     route: str
     model: str
     key_id: str | None = None
+    # The tenant it belongs to (records.Owner): only its owner may attach, resume or cancel.
+    owner: str = NO_KEY_OWNER
 
 
 @dataclass
@@ -165,6 +168,8 @@ class Generation:
     _task: asyncio.Task[None] | None = None
     _listeners: int = 0
     _grace_timer: asyncio.TimerHandle | None = None
+    # Why it was stopped, when that is a failure to report (a spent budget), not a cancel.
+    _stopped_by: Failure | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"gen-{self.id}")
@@ -187,6 +192,12 @@ class Generation:
             return False
         self._task.cancel()
         return True
+
+    def stop(self, failure: Failure) -> bool:
+        """Stop generating now because of `failure` (e.g. the key's budget is spent): the
+        answer ends as failed with that message, keeping what there is so far."""
+        self._stopped_by = failure
+        return self.cancel()
 
     async def wait_first_event(self) -> LogEvent:
         """The first event: a delta means the stream is open; a Failure means it never was."""
@@ -264,6 +275,8 @@ class Generation:
                         reason = event.reason
         except asyncio.CancelledError:
             reason = "cancelled"
+            if self._stopped_by is not None:
+                failure, reason = self._stopped_by, "error"
         except ProviderError as exc:
             failure = Failure(exc.message, exc.status, exc.kind)
             reason = "error"
