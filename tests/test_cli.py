@@ -151,7 +151,7 @@ def test_ask_keeps_a_conversation_that_ask_can_continue(tmp_path: Path) -> None:
     import asyncio
     import re
 
-    from llmrelay.store import Store
+    from llmrelay.store import NO_KEY_OWNER, Store
 
     env = {"LLMRELAY_PROVIDER": "scripted", "LLMRELAY_SCRIPTED_REPLY": "noted"}
     first = run("ask", "My name is Ada.", env=env, cwd=tmp_path)
@@ -168,7 +168,7 @@ def test_ask_keeps_a_conversation_that_ask_can_continue(tmp_path: Path) -> None:
     async def messages() -> list[tuple[str, str]]:
         store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'llmrelay.db'}", recover_interrupted=False)
         try:
-            record = await store.get_conversation(conversation_id)
+            record = await store.get_conversation(NO_KEY_OWNER, conversation_id)
             assert record is not None
             return [(m.role, m.content) for m in record.messages]
         finally:

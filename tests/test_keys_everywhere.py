@@ -12,7 +12,7 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
-from llmrelay.store import Store
+from llmrelay.store import NO_KEY_OWNER, Store
 from tests.conftest import make_settings
 from tests.servers import serve
 from tests.sse_client import read_events
@@ -137,7 +137,16 @@ async def test_usage_rows_are_written_in_batches_and_flushed_on_close(database_u
 
         def add(count: int) -> None:
             for _ in range(count):
-                writer.add(UsageRow(api_key_id=None, route="/t", model="m", input_tokens=2, output_tokens=1))
+                writer.add(
+                    UsageRow(
+                        api_key_id=None,
+                        owner=NO_KEY_OWNER,
+                        route="/t",
+                        model="m",
+                        input_tokens=2,
+                        output_tokens=1,
+                    )
+                )
 
         async def written() -> int:
             totals = await store.usage_by_key()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from llmrelay.store import (
     DEFAULT_TITLE,
+    NO_KEY_OWNER,
     NotFound,
     Store,
 )
@@ -21,6 +22,8 @@ from llmrelay.store.tables import metadata
 from tests.store_helpers import dump_all_rows, store, table_names
 
 __all__ = ["store"]  # a fixture, used by name
+
+ME = NO_KEY_OWNER  # these tests are about one tenant; test_store_tenants.py is about several
 
 TABLES = {"conversations", "messages", "responses", "api_keys", "usage", "alembic_version"}
 
@@ -32,7 +35,7 @@ async def test_migrations_create_the_schema_on_an_empty_database_and_can_run_aga
     first = await Store.open(database_url)
     try:
         assert await first.revision() == head_revision() is not None
-        kept = await first.create_conversation("kept across upgrades")
+        kept = await first.create_conversation(ME, "kept across upgrades")
     finally:
         await first.close()
 
@@ -41,7 +44,7 @@ async def test_migrations_create_the_schema_on_an_empty_database_and_can_run_aga
         await second.upgrade()  # nothing left to do: no error, no change
         await second.upgrade()
         assert await second.revision() == head_revision()
-        found = await second.get_conversation(kept.id)
+        found = await second.get_conversation(ME, kept.id)
         assert found is not None and found.title == "kept across upgrades"
     finally:
         await second.close()
@@ -75,45 +78,45 @@ async def test_migrations_build_exactly_the_tables_the_code_uses(store: Store, d
 async def test_conversations_are_created_listed_newest_activity_first_renamed_and_deleted(
     store: Store,
 ) -> None:
-    first = await store.create_conversation()
-    second = await store.create_conversation("  Trip to Lisbon  ")
-    third = await store.create_conversation("Taxes")
+    first = await store.create_conversation(ME)
+    second = await store.create_conversation(ME, "  Trip to Lisbon  ")
+    third = await store.create_conversation(ME, "Taxes")
     assert first.title == DEFAULT_TITLE
     assert second.title == "Trip to Lisbon"
     assert first.id.startswith("conv_") and len({first.id, second.id, third.id}) == 3
     assert first.created_at.tzinfo is not None and first.created_at.utcoffset() == timedelta(0)
 
-    assert [c.id for c in await store.list_conversations()] == [third.id, second.id, first.id]
+    assert [c.id for c in await store.list_conversations(ME)] == [third.id, second.id, first.id]
     # A new message is activity: the conversation moves to the top.
     await store.add_message(first.id, "user", "hello again")
-    listed = await store.list_conversations()
+    listed = await store.list_conversations(ME)
     assert [c.id for c in listed] == [first.id, third.id, second.id]
     assert listed[0].updated_at > first.updated_at
     assert listed[0].messages == []  # listings do not carry messages
-    assert [c.id for c in await store.list_conversations(limit=2)] == [first.id, third.id]
-    assert [c.id for c in await store.list_conversations(limit=2, offset=2)] == [second.id]
+    assert [c.id for c in await store.list_conversations(ME, limit=2)] == [first.id, third.id]
+    assert [c.id for c in await store.list_conversations(ME, limit=2, offset=2)] == [second.id]
 
-    renamed = await store.rename_conversation(third.id, " Taxes 2025 ")
+    renamed = await store.rename_conversation(ME, third.id, " Taxes 2025 ")
     assert renamed is not None and renamed.title == "Taxes 2025"
-    assert (await store.get_conversation(third.id)).title == "Taxes 2025"  # type: ignore[union-attr]
+    assert (await store.get_conversation(ME, third.id)).title == "Taxes 2025"  # type: ignore[union-attr]
     # Renaming is not activity: the order stays.
-    assert [c.id for c in await store.list_conversations()] == [first.id, third.id, second.id]
+    assert [c.id for c in await store.list_conversations(ME)] == [first.id, third.id, second.id]
     with pytest.raises(ValueError, match="title"):
-        await store.rename_conversation(third.id, "   ")
+        await store.rename_conversation(ME, third.id, "   ")
     with pytest.raises(ValueError, match="title"):
-        await store.rename_conversation(third.id, "x" * 201)
+        await store.rename_conversation(ME, third.id, "x" * 201)
 
-    assert await store.delete_conversation(second.id) is True
-    assert await store.delete_conversation(second.id) is False
-    assert await store.get_conversation(second.id) is None
-    assert [c.id for c in await store.list_conversations()] == [first.id, third.id]
+    assert await store.delete_conversation(ME, second.id) is True
+    assert await store.delete_conversation(ME, second.id) is False
+    assert await store.get_conversation(ME, second.id) is None
+    assert [c.id for c in await store.list_conversations(ME)] == [first.id, third.id]
 
 
 async def test_unknown_ids_are_none_false_or_not_found(store: Store) -> None:
-    assert await store.get_conversation("conv_nope") is None
-    assert await store.rename_conversation("conv_nope", "x") is None
-    assert await store.delete_conversation("conv_nope") is False
-    assert await store.get_message("msg_nope") is None
+    assert await store.get_conversation(ME, "conv_nope") is None
+    assert await store.rename_conversation(ME, "conv_nope", "x") is None
+    assert await store.delete_conversation(ME, "conv_nope") is False
+    assert await store.get_message(ME, "msg_nope") is None
     assert await store.history("conv_nope") == []
     with pytest.raises(NotFound):
         await store.add_message("conv_nope", "user", "hi")
@@ -129,7 +132,7 @@ async def test_unknown_ids_are_none_false_or_not_found(store: Store) -> None:
             duration_ms=None,
             error=None,
         )
-    conversation = await store.create_conversation()
+    conversation = await store.create_conversation(ME)
     with pytest.raises(ValueError, match="role"):
         await store.add_message(conversation.id, "robot", "hi")
     with pytest.raises(ValueError, match="status"):
@@ -137,7 +140,7 @@ async def test_unknown_ids_are_none_false_or_not_found(store: Store) -> None:
 
 
 async def test_messages_keep_their_order_and_every_field(store: Store) -> None:
-    conversation = await store.create_conversation()
+    conversation = await store.create_conversation(ME)
     system = await store.add_message(conversation.id, "system", "Be brief.")
     question = await store.add_message(conversation.id, "user", "Zwei Zeilen:\nÄpfel 🍎 & <b>\r\n")
     answer = await store.add_message(
@@ -158,7 +161,7 @@ async def test_messages_keep_their_order_and_every_field(store: Store) -> None:
         duration_ms=340.25,
         error=None,
     )
-    found = await store.get_conversation(conversation.id)
+    found = await store.get_conversation(ME, conversation.id)
     assert found is not None
     assert [m.id for m in found.messages] == [system.id, question.id, answer.id]
     assert found.messages[1].content == "Zwei Zeilen:\nÄpfel 🍎 & <b>\r\n"
@@ -175,13 +178,13 @@ async def test_messages_keep_their_order_and_every_field(store: Store) -> None:
     for stamp in (done.created_at, done.completed_at, found.created_at, found.updated_at):
         assert stamp.tzinfo is not None and stamp.utcoffset() == timedelta(0)
         assert abs(stamp - datetime.now(UTC)) < timedelta(minutes=1)
-    assert await store.get_message(done.id) == done
+    assert await store.get_message(ME, done.id) == done
     # Finishing the answer is activity too.
     assert found.updated_at == done.completed_at
 
 
 async def test_a_cancelled_or_failed_answer_keeps_what_there_was_and_why(store: Store) -> None:
-    conversation = await store.create_conversation()
+    conversation = await store.create_conversation(ME)
     await store.add_message(conversation.id, "user", "Count to ten")
     cancelled = await store.add_message(conversation.id, "assistant", "", status="streaming")
     await store.finish_message(
@@ -207,9 +210,9 @@ async def test_a_cancelled_or_failed_answer_keeps_what_there_was_and_why(store: 
         duration_ms=10.0,
         error="upstream failed: 502 Bad Gateway",
     )
-    got = await store.get_message(cancelled.id)
+    got = await store.get_message(ME, cancelled.id)
     assert got is not None and (got.status, got.content, got.output_tokens) == ("cancelled", "one two", 2)
-    got = await store.get_message(failed.id)
+    got = await store.get_message(ME, failed.id)
     assert got is not None and (got.status, got.error) == ("error", "upstream failed: 502 Bad Gateway")
     with pytest.raises(ValueError, match="status"):
         await store.finish_message(
@@ -226,7 +229,7 @@ async def test_a_cancelled_or_failed_answer_keeps_what_there_was_and_why(store: 
 
 
 async def test_history_is_what_the_model_should_see_in_order(store: Store) -> None:
-    conversation = await store.create_conversation()
+    conversation = await store.create_conversation(ME)
     kinds = [
         ("system", "Be brief.", "complete"),
         ("user", "first question", "complete"),
@@ -253,34 +256,34 @@ async def test_history_is_what_the_model_should_see_in_order(store: Store) -> No
 
 
 async def test_deleting_a_conversation_deletes_its_messages(store: Store, database_url: str) -> None:
-    doomed = await store.create_conversation()
-    kept = await store.create_conversation()
+    doomed = await store.create_conversation(ME)
+    kept = await store.create_conversation(ME)
     doomed_ids = [(await store.add_message(doomed.id, "user", f"m{i}")).id for i in range(3)]
     kept_message = await store.add_message(kept.id, "user", "stays")
 
-    assert await store.delete_conversation(doomed.id)
+    assert await store.delete_conversation(ME, doomed.id)
     for message_id in doomed_ids:
-        assert await store.get_message(message_id) is None
-    assert await store.get_message(kept_message.id) is not None
+        assert await store.get_message(ME, message_id) is None
+    assert await store.get_message(ME, kept_message.id) is not None
     # Gone from the database itself, not only from what the store shows.
     rows = await dump_all_rows(database_url)
     assert doomed.id not in rows and kept.id in rows
 
 
 async def test_concurrent_writers_to_one_conversation_get_distinct_positions(store: Store) -> None:
-    conversation = await store.create_conversation()
+    conversation = await store.create_conversation(ME)
     written = await asyncio.gather(
         *(store.add_message(conversation.id, "user", f"message {i}") for i in range(20))
     )
     assert sorted(m.position for m in written) == list(range(20))
-    found = await store.get_conversation(conversation.id)
+    found = await store.get_conversation(ME, conversation.id)
     assert found is not None and [m.position for m in found.messages] == list(range(20))
 
 
 async def test_an_answer_left_streaming_by_a_killed_server_is_interrupted_on_open(database_url: str) -> None:
     before = await Store.open(database_url)
     try:
-        conversation = await before.create_conversation()
+        conversation = await before.create_conversation(ME)
         question = await before.add_message(conversation.id, "user", "Tell me a story")
         answer = await before.add_message(conversation.id, "assistant", "", status="streaming", model="m")
     finally:
@@ -289,14 +292,14 @@ async def test_an_answer_left_streaming_by_a_killed_server_is_interrupted_on_ope
     # A CLI command beside a live server must not touch answers being written.
     beside = await Store.open(database_url, recover_interrupted=False)
     try:
-        still = await beside.get_message(answer.id)
+        still = await beside.get_message(ME, answer.id)
         assert still is not None and still.status == "streaming"
     finally:
         await beside.close()
 
     after = await Store.open(database_url)
     try:
-        found = await after.get_conversation(conversation.id)
+        found = await after.get_conversation(ME, conversation.id)
         assert found is not None
         assert [m.status for m in found.messages] == ["complete", "interrupted"]
         interrupted = found.messages[1]
@@ -310,12 +313,12 @@ async def test_an_answer_left_streaming_by_a_killed_server_is_interrupted_on_ope
 
 async def test_nul_characters_are_stored_on_every_backend(store: Store) -> None:
     # PostgreSQL text cannot hold NUL; the store replaces it rather than failing a whole answer.
-    conversation = await store.create_conversation("a\x00b")
+    conversation = await store.create_conversation(ME, "a\x00b")
     message = await store.add_message(conversation.id, "user", "before\x00after")
-    found = await store.get_conversation(conversation.id)
+    found = await store.get_conversation(ME, conversation.id)
     assert found is not None and found.title == "a\ufffdb"
     assert found.messages[0].content == "before\ufffdafter" == message.content
     # A lone surrogate (what JSON's "\ud800" decodes to) cannot be encoded by any driver.
     odd = await store.add_message(conversation.id, "user", "x\ud800y")
-    stored = await store.get_message(odd.id)
+    stored = await store.get_message(ME, odd.id)
     assert stored is not None and stored.content == "x\ufffdy"

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from llmrelay.store import (
+    NO_KEY_OWNER,
     DatabaseUrlError,
     Store,
     StoreError,
@@ -75,7 +76,7 @@ async def test_the_password_in_the_url_is_never_logged(caplog: pytest.LogCapture
         with_password = make_url(url).set(password="s3cret-pw")
         store = await Store.open(with_password.render_as_string(hide_password=False))
         try:
-            await store.create_conversation()
+            await store.create_conversation(NO_KEY_OWNER)
             assert store.display_url == display_url(with_password)
             assert "s3cret-pw" not in store.display_url and "***" in store.display_url
         finally:
@@ -88,7 +89,7 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     store = await Store.open(f"sqlite:///{path}")
     try:
-        await store.create_conversation()
+        await store.create_conversation(NO_KEY_OWNER)
     finally:
         await store.close()
     # journal_mode=WAL is kept in the file itself: any later reader sees it.

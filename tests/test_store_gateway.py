@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmrelay.store import (
+    NO_KEY_OWNER,
     ResponseRecord,
     Store,
 )
@@ -65,12 +66,24 @@ async def test_usage_is_totalled_per_key(store: Store) -> None:
     team, _ = await store.create_api_key("team")
     idle, _ = await store.create_api_key("idle")
     await store.record_usage(
-        api_key_id=team.id, route="/v1/responses", model="m", input_tokens=10, output_tokens=5
+        api_key_id=team.id,
+        owner=team.owner,
+        route="/v1/responses",
+        model="m",
+        input_tokens=10,
+        output_tokens=5,
     )
     await store.record_usage(
-        api_key_id=team.id, route="/v1/chat/completions", model="m", input_tokens=7, output_tokens=None
+        api_key_id=team.id,
+        owner=team.owner,
+        route="/v1/chat/completions",
+        model="m",
+        input_tokens=7,
+        output_tokens=None,
     )
-    await store.record_usage(api_key_id=None, route="/api/chat", model="m", input_tokens=1, output_tokens=2)
+    await store.record_usage(
+        api_key_id=None, owner=NO_KEY_OWNER, route="/api/chat", model="m", input_tokens=1, output_tokens=2
+    )
     await store.revoke_api_key("team")  # revoked keys keep their history
 
     assert await store.usage_by_key() == [
@@ -112,6 +125,7 @@ async def test_responses_are_saved_fetched_and_replaced_by_id(store: Store) -> N
         input_tokens=9,
         output_tokens=2,
         api_key_id=key.id,
+        owner=key.owner,
     )
     assert first.id.startswith("resp_") and first.created_at.tzinfo is not None
     await store.save_response(first)
@@ -121,14 +135,15 @@ async def test_responses_are_saved_fetched_and_replaced_by_id(store: Store) -> N
         input_json=json.dumps([{"role": "user", "content": "Again"}]),
         output_text="",
         status="in_progress",
+        owner=key.owner,
     )
     await store.save_response(follow_up)
 
-    got = await store.get_response(first.id)
+    got = await store.get_response(key.owner, first.id)
     assert got == first
     assert got is not None and json.loads(got.input_json) == messages
-    assert await store.get_response("resp_nope") is None
+    assert await store.get_response(key.owner, "resp_nope") is None
 
     finished = dataclasses.replace(follow_up, output_text="Hi again!", status="completed", output_tokens=3)
     await store.save_response(finished)
-    assert await store.get_response(follow_up.id) == finished
+    assert await store.get_response(key.owner, follow_up.id) == finished

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from llmrelay import __version__, auth, metrics
-from llmrelay.api import chat, conversations, errors, openai, ops, tutorial, web
+from llmrelay.api import admin, chat, conversations, errors, openai, ops, tutorial, web
+from llmrelay.limiter import Limiter
 from llmrelay.logs import RequestIdMiddleware, configure_logging
 from llmrelay.models import ModelRegistry
 from llmrelay.overhead import OverheadMiddleware
@@ -28,10 +29,11 @@ def create_app(
     models: ModelRegistry | None = None,
     store: Store | None = None,
     runtime: Runtime | None = None,
+    limiter: Limiter | None = None,
 ) -> FastAPI:
     """Build the app. A whole `runtime`, or `models` (or one `provider`) and the `store`, may be
     given ready-made (`llmrelay serve` opens the runtime before binding, so a bad setting is one
-    sentence, not a traceback; tests pass scripted models). The app owns what it is given: it
+    sentence, not a traceback; tests pass scripted models, and a `limiter` with short windows). The app owns what it is given: it
     closes it when it stops."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -46,6 +48,7 @@ def create_app(
                 models=models or (ModelRegistry.single(provider) if provider else None),
                 store=store,
                 observers=[app_metrics.observe_generation],
+                limiter=limiter,
             )
         else:
             opened = given
@@ -81,6 +84,7 @@ def create_app(
     for router in openai.routers:
         app.include_router(router)
     app.include_router(ops.router)
+    app.include_router(admin.router)
     metrics.install(app, app_metrics)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: llmrelay's own time is counted from the request's arrival.

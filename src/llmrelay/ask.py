@@ -16,7 +16,7 @@ from llmrelay.conversations import ConversationNotFound, start_turn
 from llmrelay.providers.base import ProviderError, TextDelta
 from llmrelay.runtime import Runtime
 from llmrelay.settings import Settings, SettingsError
-from llmrelay.store import Store
+from llmrelay.store import NO_KEY_OWNER, Store
 from llmrelay.streams import Failure
 
 
@@ -72,7 +72,8 @@ async def ask_model(
 async def list_conversations(settings: Settings, *, limit: int) -> list[tuple[str, str, str]]:
     store = await Store.open(settings.database_url, recover_interrupted=False)
     try:
-        records = await store.list_conversations(limit=limit)
+        # The terminal is the one user of a server without keys: the no-key tenant.
+        records = await store.list_conversations(NO_KEY_OWNER, limit=limit)
     finally:
         await store.close()
     return [(r.id, r.title, r.updated_at.strftime("%Y-%m-%d %H:%M")) for r in records]

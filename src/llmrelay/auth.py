@@ -20,12 +20,13 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 
-from llmrelay.store import Store
+from llmrelay.limiter import Tenant
+from llmrelay.store import NO_KEY_OWNER, ApiKeyRecord, KeyLimits, Owner, Store, env_key_owner
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,41 @@ CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking. `key_id` is the stored key's id (None for an environment key)."""
+    """Who is asking. `key_id` is the stored key's id (None for an environment key); `owner`
+    the tenant whose conversations, answers and responses it sees (records.Owner); `label`
+    names it in messages and logs, never with the key itself."""
 
     key_id: str | None = None
     authenticated: bool = False
+    owner: Owner = NO_KEY_OWNER
+    is_admin: bool = False
+    label: str = "no key"
+    limits: KeyLimits = field(default_factory=KeyLimits)
+
+    @property
+    def tenant(self) -> Tenant | None:
+        """Whom limits apply to; None without keys (a one-user server has no limits)."""
+        return Tenant(self.owner, self.label, self.limits) if self.authenticated else None
 
 
 ANONYMOUS = Caller()
-ENV_KEY = Caller(key_id=None, authenticated=True)
+
+
+def stored_key_caller(record: ApiKeyRecord) -> Caller:
+    return Caller(
+        key_id=record.id,
+        authenticated=True,
+        owner=record.owner,
+        is_admin=record.is_admin,
+        label=f"key {record.name!r} ({record.shown_prefix})",
+        limits=record.limits,
+    )
+
+
+def env_key_caller(token: str) -> Caller:
+    """An LLMRELAY_API_KEYS key: a tenant of its own, with the default limits."""
+    owner = env_key_owner(token)
+    return Caller(authenticated=True, owner=owner, label=f"environment key {owner[:12]}…")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -88,11 +116,17 @@ class KeyLookup:
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
         record = await self._store.find_api_key(token)
-        caller = None if record is None or record.revoked else Caller(key_id=record.id, authenticated=True)
+        caller = None if record is None or record.revoked else stored_key_caller(record)
         if len(self._callers) >= _MAX_CACHED_TOKENS:
             self._callers.clear()  # a flood of made-up tokens must not grow memory
         self._callers[digest] = (now, caller)
         return caller
+
+    def forget(self) -> None:
+        """Drop every remembered answer: a key changed in this process (the admin API) takes
+        effect on the next request, not after the TTL."""
+        self._callers.clear()
+        self._any_key = None
 
     async def any_key(self) -> bool:
         now = time.monotonic()
@@ -116,7 +150,7 @@ class Authenticator:
         """The caller a token names; 401 when keys are in force and it names none."""
         if token is not None:
             if self.env_keys and matches_env_key(token, self.env_keys):
-                return ENV_KEY
+                return env_key_caller(token)
             caller = await self.stored.caller(token)
             if caller is not None:
                 return caller

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmrelay.auth import ANONYMOUS, Caller
 from llmrelay.history import fit_history, prompt_budget
+from llmrelay.limiter import Permit
 from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider, ProviderError, Role
 from llmrelay.runtime import Runtime
 from llmrelay.store.records import HISTORY_STATUSES
@@ -44,15 +46,42 @@ async def start_turn(
     conversation_id: str | None,
     *,
     resumable: bool,
-    api_key_id: str | None = None,
+    caller: Caller = ANONYMOUS,
     route: str = "/api/chat",
 ) -> Turn:
-    """Store the question, start the answer; raises ConversationNotFound or ProviderError."""
+    """Store the question, start the answer; raises ConversationNotFound (also for another
+    tenant's conversation), LimitExceeded (nothing is stored then) or ProviderError."""
+    store = runtime.store
+    before: list[ChatMessage] = []
+    if conversation_id is not None:
+        if await store.get_conversation(caller.owner, conversation_id) is None:
+            raise ConversationNotFound(conversation_id)
+        before = [ChatMessage(_role(m.role), m.content) for m in await store.history(conversation_id)]
+    # Limits first, on the whole history (fitting only shortens it): a refused turn stores nothing.
+    permit = await runtime.pipeline.admit(
+        caller, provider, GenerationRequest(messages=[*before, ChatMessage("user", message)])
+    )
+    try:
+        return await _start(runtime, provider, message, conversation_id, resumable, caller, route, permit)
+    except BaseException:
+        if permit is not None:
+            await permit.settle(0, 0)
+        raise
+
+
+async def _start(
+    runtime: Runtime,
+    provider: Provider,
+    message: str,
+    conversation_id: str | None,
+    resumable: bool,
+    caller: Caller,
+    route: str,
+    permit: Permit | None,
+) -> Turn:
     store = runtime.store
     if conversation_id is None:
-        conversation_id = (await store.create_conversation(title_from(message))).id
-    elif await store.get_conversation(conversation_id) is None:
-        raise ConversationNotFound(conversation_id)
+        conversation_id = (await store.create_conversation(caller.owner, title_from(message))).id
     user = await store.add_message(conversation_id, "user", message)
     earlier = await store.history(conversation_id)
     history = [
@@ -97,11 +126,13 @@ async def start_turn(
     generation = runtime.pipeline.start(
         provider,
         GenerationRequest(messages=fitted),
-        Identity(route=route, model=model, key_id=api_key_id),
+        Identity(route=route, model=model, key_id=caller.key_id, owner=caller.owner),
         resumable=resumable,
         on_end=record,
         generation_id=answer.id,
         meta={"conversation_id": conversation_id, "user_message_id": user.id, "model": model},
+        permit=permit,
+        label=caller.label,
     )
     return Turn(conversation_id, user.id, answer.id, model, generation)
 

@@ -23,8 +23,10 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay import overhead
+from llmrelay import overhead, quota
 from llmrelay.api.disconnect import final_result, first_event
+from llmrelay.auth import Caller
+from llmrelay.limiter import Limiter, Permit
 from llmrelay.providers.base import GenerationRequest, Provider
 from llmrelay.streams import Failure, Generation, Identity, OnEnd, StreamRegistry
 from llmrelay.wire import sse
@@ -32,10 +34,19 @@ from llmrelay.wire.renderer import Renderer
 
 
 class Pipeline:
-    def __init__(self, streams: StreamRegistry, *, grace_seconds: float) -> None:
+    def __init__(
+        self, streams: StreamRegistry, *, grace_seconds: float, limiter: Limiter | None = None
+    ) -> None:
         self.streams = streams
+        # Limits per key (limiter.Limiter); None: none are enforced.
+        self.limiter = limiter
         # How long a resumable stream goes on with nobody listening (LLMRELAY_DETACH_GRACE_SECONDS).
         self.grace_seconds = grace_seconds
+
+    async def admit(self, caller: Caller, provider: Provider, request: GenerationRequest) -> Permit | None:
+        """The caller's limits, checked before anything is stored or started: LimitExceeded
+        (a 429 naming the limit) or a permit for `start`. None: no limits apply."""
+        return await quota.admit(self.limiter, caller, provider, request)
 
     def start(
         self,
@@ -47,18 +58,24 @@ class Pipeline:
         on_end: OnEnd | None = None,
         generation_id: str | None = None,
         meta: Mapping[str, str] | None = None,
+        permit: Permit | None = None,
+        label: str = "",
     ) -> Generation:
         """Start generating. A resumable answer outlives its connection for the grace period
-        (a client may reconnect); any other stops the moment nobody listens."""
-        return self.streams.start(
+        (a client may reconnect); any other stops the moment nobody listens. With a `permit`
+        (from `admit`), the answer is settled against the caller's limits at its end, and a
+        budget is charged as it streams (`label` names the caller when it is spent)."""
+        generation = self.streams.start(
             provider,
             request,
             identity=identity,
             grace_seconds=self.grace_seconds if resumable else 0,
-            on_end=on_end,
+            on_end=on_end if permit is None else quota.settler(permit, on_end),
             generation_id=generation_id,
             meta=dict(meta) if meta else None,
         )
+        quota.meter(generation, permit, label)
+        return generation
 
     async def answer(
         self, http: Request, generation: Generation, renderer: Renderer, *, stream: bool

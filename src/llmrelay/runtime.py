@@ -15,12 +15,14 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from llmrelay.auth import Authenticator, KeyLookup
+from llmrelay.limiter import InProcessLimiter, Limiter
 from llmrelay.models import ModelRegistry, build_registry
 from llmrelay.pipeline import Pipeline
 from llmrelay.settings import Settings
-from llmrelay.store import Store
+from llmrelay.store import Owner, Store
 from llmrelay.streams import Observer, StreamRegistry
 from llmrelay.usage import UsageWriter
 
@@ -47,6 +49,7 @@ class Runtime:
         store: Store | None = None,
         observers: Sequence[Observer] = (),
         write_usage_in_background: bool = True,
+        limiter: Limiter | None = None,
     ) -> Runtime:
         """Build what is not given. What is given is owned from here on: `aclose` closes it."""
         registry = models or await build_registry(settings)
@@ -63,6 +66,12 @@ class Runtime:
             retention_seconds=settings.stream_retention_seconds,
             observers=[usage.observe, *observers],
         )
+
+        async def spent(owner: Owner, since: datetime | None) -> int:
+            await usage.flush()  # what this process spent is in the table before it is read
+            return await opened.tokens_spent(owner, since)
+
+        limiter = limiter or InProcessLimiter(settings.default_limits(), spent_reader=spent)
         return cls(
             settings=settings,
             models=registry,
@@ -70,7 +79,7 @@ class Runtime:
             streams=streams,
             usage=usage,
             auth=Authenticator(settings.env_api_keys(), KeyLookup(opened)),
-            pipeline=Pipeline(streams, grace_seconds=settings.detach_grace_seconds),
+            pipeline=Pipeline(streams, grace_seconds=settings.detach_grace_seconds, limiter=limiter),
         )
 
     async def aclose(self) -> None:

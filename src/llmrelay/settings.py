@@ -7,10 +7,14 @@ to `create_app`, so two apps with different settings can live in one process.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from llmrelay.store.records import KeyLimits
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -102,6 +106,27 @@ class Settings(BaseSettings):
         "create`), every /v1, /api, /chat-complete and /chat-stream request needs "
         "`Authorization: Bearer <key>`.",
     )
+    default_rpm: int = Field(
+        0, ge=0, description="Requests per minute for a key with no limit of its own; 0: no limit."
+    )
+    default_tpm: int = Field(
+        0,
+        ge=0,
+        description="Tokens (input + output) per minute for a key with no limit of its own; 0: no limit.",
+    )
+    default_max_streams: int = Field(
+        0, ge=0, description="Answers at once for a key with no limit of its own; 0: no limit."
+    )
+    default_budget_tokens: int = Field(
+        0,
+        ge=0,
+        description="Token budget (input + output) for a key with no budget of its own; 0: none.",
+    )
+    default_budget_period: Literal["total", "month"] = Field(
+        "total",
+        description="What LLMRELAY_DEFAULT_BUDGET_TOKENS covers: total (ever) or month (each "
+        "calendar month, UTC).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")
@@ -131,6 +156,19 @@ class Settings(BaseSettings):
         if self.api_keys is None:
             return []
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    def default_limits(self) -> KeyLimits:
+        """The LLMRELAY_DEFAULT_* limits (0 is none)."""
+        # Imported here: the store imports settings (SettingsError) as it loads.
+        from llmrelay.store.records import KeyLimits
+
+        return KeyLimits(
+            rpm=self.default_rpm or None,
+            tpm=self.default_tpm or None,
+            max_streams=self.default_max_streams or None,
+            budget_tokens=self.default_budget_tokens or None,
+            budget_period=self.default_budget_period,
+        )
 
     def resolved_provider(self) -> str:
         """The backend to build: `auto` picks openai when a key is set, else local."""

@@ -42,6 +42,7 @@ from llmrelay.providers.base import (
     ToolCallDelta,
     Usage,
 )
+from llmrelay.store.records import NO_KEY_OWNER
 from llmrelay.toolcalls import ToolCallAssembler
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ class Identity:
     route: str
     model: str
     key_id: str | None = None
+    # The tenant it belongs to (records.Owner): only its owner may attach, resume or cancel.
+    owner: str = NO_KEY_OWNER
 
 
 @dataclass
@@ -170,6 +173,8 @@ class Generation:
     _task: asyncio.Task[None] | None = None
     _listeners: int = 0
     _grace_timer: asyncio.TimerHandle | None = None
+    # Why it was stopped, when that is a failure to report (a spent budget), not a cancel.
+    _stopped_by: Failure | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"gen-{self.id}")
@@ -192,6 +197,12 @@ class Generation:
             return False
         self._task.cancel()
         return True
+
+    def stop(self, failure: Failure) -> bool:
+        """Stop generating now because of `failure` (e.g. the key's budget is spent): the
+        answer ends as failed with that message, keeping what there is so far."""
+        self._stopped_by = failure
+        return self.cancel()
 
     async def wait_first_event(self) -> LogEvent:
         """The first event: a delta means the stream is open; a Failure means it never was."""
@@ -275,6 +286,8 @@ class Generation:
                         reason = event.reason
         except asyncio.CancelledError:
             reason = "cancelled"
+            if self._stopped_by is not None:
+                failure, reason = self._stopped_by, "error"
         except ProviderError as exc:
             failure = Failure(exc.message, exc.status, exc.kind)
             reason = "error"

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 
-from llmrelay.store import Store, UsageRow
+from llmrelay.store import Owner, Store, UsageRow
 from llmrelay.streams import Generation, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class UsageWriter:
         self.add(
             UsageRow(
                 api_key_id=identity.key_id,
+                owner=Owner(identity.owner),
                 route=identity.route,
                 model=identity.model,
                 input_tokens=usage.input_tokens if usage else None,

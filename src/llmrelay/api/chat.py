@@ -22,6 +22,7 @@ from llmrelay.pipeline import Pipeline
 from llmrelay.providers.base import Finished, TextDelta, Usage
 from llmrelay.store.records import MessageRecord
 from llmrelay.streams import Failure, LogEvent
+from llmrelay.tenancy import owned_generation
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer, stored_events
 
@@ -104,7 +105,7 @@ async def chat(
     message = clean_message(body.message, runtime.settings)
     try:
         turn = await start_turn(
-            runtime, provider, message, body.conversation_id, resumable=True, api_key_id=caller.key_id
+            runtime, provider, message, body.conversation_id, resumable=True, caller=caller
         )
     except ConversationNotFound:
         raise HTTPException(404, f"No conversation with id {body.conversation_id!r}.") from None
@@ -131,6 +132,7 @@ def _stored_answer(record: MessageRecord) -> list[LogEvent]:
 async def message_events(
     store: StoreDep,
     streams: StreamsDep,
+    caller: CallerDep,
     message_id: str,
     after: Annotated[int | None, Query(ge=0, description="Send the events after this seq.")] = None,
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -139,11 +141,11 @@ async def message_events(
     parsed = sse.parse_event_id(last_event_id)
     if parsed is not None and parsed[0] == message_id:
         position = parsed[1]
-    generation = streams.get(message_id)
+    generation = owned_generation(streams, message_id, caller.owner)
     if generation is not None:
         renderer = ChatEventsRenderer(message_id, generation.meta)
         return Pipeline.attach(generation, position, renderer)
-    record = await store.get_message(message_id)
+    record = await store.get_message(caller.owner, message_id)
     if record is None or record.role != "assistant":
         raise HTTPException(404, f"No answer with id {message_id!r}.")
     if position > 0:
@@ -157,12 +159,14 @@ async def message_events(
 
 
 @router.post("/messages/{message_id}/cancel", response_model=CancelOut, summary="Stop an answer now")
-async def cancel_message(store: StoreDep, streams: StreamsDep, message_id: str) -> CancelOut:
-    generation = streams.get(message_id)
+async def cancel_message(
+    store: StoreDep, streams: StreamsDep, caller: CallerDep, message_id: str
+) -> CancelOut:
+    generation = owned_generation(streams, message_id, caller.owner)
     if generation is not None and generation.cancel():
         await generation.wait_finished()
         return CancelOut(message_id=message_id, cancelled=True, status="cancelled")
-    record = await store.get_message(message_id)
+    record = await store.get_message(caller.owner, message_id)
     if record is None or record.role != "assistant":
         raise HTTPException(404, f"No answer with id {message_id!r}.")
     return CancelOut(message_id=message_id, cancelled=False, status=record.status)

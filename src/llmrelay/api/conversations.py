@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
-from llmrelay.api.deps import StoreDep, StreamsDep
+from llmrelay.api.deps import CallerDep, StoreDep, StreamsDep
 from llmrelay.markdown import render_markdown
 from llmrelay.store.records import TITLE_MAX_CHARS, ConversationRecord, MessageRecord
+from llmrelay.tenancy import owned_generation
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
@@ -83,10 +84,11 @@ def _not_found(conversation_id: str) -> HTTPException:
 @router.get("", response_model=list[ConversationOut], summary="Conversations, most recent first")
 async def list_conversations(
     store: StoreDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[ConversationOut]:
-    records = await store.list_conversations(limit=limit, offset=offset)
+    records = await store.list_conversations(caller.owner, limit=limit, offset=offset)
     return [ConversationOut.of(r) for r in records]
 
 
@@ -95,8 +97,10 @@ async def list_conversations(
     response_model=ConversationWithMessages,
     summary="One conversation with its messages",
 )
-async def get_conversation(store: StoreDep, conversation_id: str) -> ConversationWithMessages:
-    record = await store.get_conversation(conversation_id)
+async def get_conversation(
+    store: StoreDep, caller: CallerDep, conversation_id: str
+) -> ConversationWithMessages:
+    record = await store.get_conversation(caller.owner, conversation_id)
     if record is None:
         raise _not_found(conversation_id)
     return ConversationWithMessages.of(record)
@@ -104,23 +108,25 @@ async def get_conversation(store: StoreDep, conversation_id: str) -> Conversatio
 
 @router.patch("/{conversation_id}", response_model=ConversationOut, summary="Rename a conversation")
 async def rename_conversation(
-    store: StoreDep, conversation_id: str, body: ConversationPatch
+    store: StoreDep, caller: CallerDep, conversation_id: str, body: ConversationPatch
 ) -> ConversationOut:
-    record = await store.rename_conversation(conversation_id, body.title)
+    record = await store.rename_conversation(caller.owner, conversation_id, body.title)
     if record is None:
         raise _not_found(conversation_id)
     return ConversationOut.of(record)
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")
-async def delete_conversation(store: StoreDep, streams: StreamsDep, conversation_id: str) -> Response:
-    record = await store.get_conversation(conversation_id)
+async def delete_conversation(
+    store: StoreDep, streams: StreamsDep, caller: CallerDep, conversation_id: str
+) -> Response:
+    record = await store.get_conversation(caller.owner, conversation_id)
     if record is None:
         raise _not_found(conversation_id)
     # Stop its running answers first, so nothing writes into a deleted conversation.
     for message in record.messages:
-        generation = streams.get(message.id)
+        generation = owned_generation(streams, message.id, caller.owner)
         if generation is not None and generation.cancel():
             await generation.wait_finished()
-    await store.delete_conversation(conversation_id)
+    await store.delete_conversation(caller.owner, conversation_id)
     return Response(status_code=204)

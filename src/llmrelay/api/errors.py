@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from llmrelay.api.disconnect import ClientGone
 from llmrelay.api.openai import errors as openai_errors
+from llmrelay.limiter import LimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,28 @@ async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "The client went away."}, status_code=499)
 
 
+def limit_headers(exc: LimitExceeded) -> dict[str, str]:
+    headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    if exc.limit == "budget" and exc.retry_after is None:
+        # A spent total budget does not come back by waiting: the OpenAI SDKs read this header
+        # and do not retry.
+        headers["x-should-retry"] = "false"
+    return headers
+
+
+async def _limit_exceeded(request: Request, exc: Exception) -> JSONResponse:
+    """429 with Retry-After, and a sentence naming the limit and when it resets."""
+    assert isinstance(exc, LimitExceeded)
+    headers = limit_headers(exc)
+    if openai_errors.is_v1_path(request.url.path):
+        return _openai(openai_errors.from_limit(exc, headers))
+    body = {"detail": exc.message, "limit": exc.limit, "retry_after": exc.retry_after}
+    return JSONResponse(body, status_code=429, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ClientGone, _client_gone)
+    app.add_exception_handler(LimitExceeded, _limit_exceeded)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -19,6 +19,7 @@ from llmrelay.pipeline import Pipeline
 from llmrelay.providers.base import ChatMessage, Finished, GenerationRequest, Provider, TextDelta
 from llmrelay.settings import Settings
 from llmrelay.streams import Failure, GenerationResult, Identity, LogEvent, StreamRegistry
+from llmrelay.tenancy import owned_generation
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
 
@@ -84,12 +85,16 @@ async def _answer(
     *,
     stream: bool,
 ) -> Response:
+    generation_request = GenerationRequest(messages=[ChatMessage("user", message)])
+    permit = await pipeline.admit(caller, provider, generation_request)
     generation = pipeline.start(
         provider,
-        GenerationRequest(messages=[ChatMessage("user", message)]),
-        Identity(route=request.url.path, model=provider.info.model, key_id=caller.key_id),
+        generation_request,
+        Identity(route=request.url.path, model=provider.info.model, key_id=caller.key_id, owner=caller.owner),
         # Nobody can resume a non-streamed answer: it stops as soon as its client leaves.
         resumable=stream,
+        permit=permit,
+        label=caller.label,
     )
     return await pipeline.answer(request, generation, TutorialRenderer(generation.id), stream=stream)
 
@@ -107,7 +112,7 @@ async def _stream(
     resume = sse.parse_event_id(last_event_id)
     if resume is not None:
         generation_id, seq = resume
-        found = streams.get(generation_id)
+        found = owned_generation(streams, generation_id, caller.owner)
         if found is None:
             # 204 tells an EventSource to stop reconnecting: that answer is gone.
             return Response(status_code=204)
@@ -178,11 +183,11 @@ async def chat_stream_post(
     summary="Stop a streamed answer now",
     responses={404: {"description": "No such answer is held."}},
 )
-async def chat_stream_cancel(streams: StreamsDep, generation_id: str) -> StreamCancelOut:
+async def chat_stream_cancel(streams: StreamsDep, caller: CallerDep, generation_id: str) -> StreamCancelOut:
     """Closing the connection stops an answer only after the detach grace period (the client
     may be reconnecting); a Stop button means now. The id is the part of an event id before
     the last dot."""
-    generation = streams.get(generation_id)
+    generation = owned_generation(streams, generation_id, caller.owner)
     if generation is None:
         raise HTTPException(404, f"No streamed answer with id {generation_id!r}.")
     cancelled = generation.cancel()

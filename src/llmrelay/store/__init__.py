@@ -6,17 +6,22 @@ the streaming hot path.
 """
 
 from llmrelay.store.base import NotFound, StoreError
+from llmrelay.store.gateway import UsageDay
 from llmrelay.store.records import (
     DEFAULT_TITLE,
     HISTORY_STATUSES,
     MESSAGE_STATUSES,
+    NO_KEY_OWNER,
     ROLES,
     TITLE_MAX_CHARS,
     ApiKeyRecord,
     ConversationRecord,
+    KeyLimits,
     MessageRecord,
+    Owner,
     ResponseRecord,
     UsageRow,
+    env_key_owner,
     new_id,
 )
 from llmrelay.store.store import Store
@@ -27,18 +32,23 @@ __all__ = [
     "DEFAULT_URL",
     "HISTORY_STATUSES",
     "MESSAGE_STATUSES",
+    "NO_KEY_OWNER",
     "ROLES",
     "TITLE_MAX_CHARS",
     "ApiKeyRecord",
     "ConversationRecord",
     "DatabaseUrlError",
+    "KeyLimits",
     "MessageRecord",
     "NotFound",
+    "Owner",
     "ResponseRecord",
     "Store",
     "StoreError",
+    "UsageDay",
     "UsageRow",
     "database_url",
     "display_url",
+    "env_key_owner",
     "new_id",
 ]

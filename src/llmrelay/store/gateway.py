@@ -1,33 +1,38 @@
-"""The gateway's tables (issue 4): /v1/responses records, API keys and usage per key.
+"""The gateway's tables: /v1/responses records, and usage per key (API keys: keys.py).
 
-API keys are stored as sha256 hashes only: the key itself is returned once by
-`create_api_key` and cannot be recovered from the database.
+A response belongs to the tenant that made it: `get_response` with another owner finds
+nothing, exactly as for an id that does not exist.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import secrets
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, Date, cast, func, insert, select, update
 
-from llmrelay.store.base import StoreBase
-from llmrelay.store.records import (
-    API_KEY_PREFIX,
-    KEY_NAME_MAX_CHARS,
-    ApiKeyRecord,
-    ResponseRecord,
-    UsageRow,
-    new_id,
-    utcnow,
-)
+from llmrelay.store.keys import KeyStore
+from llmrelay.store.records import Owner, ResponseRecord, UsageRow, utcnow
 from llmrelay.store.tables import api_keys, responses, usage
 
 
-class GatewayStore(StoreBase):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UsageDay:
+    """Requests and tokens of one tenant with one model on one day (UTC)."""
+
+    day: date
+    owner: str
+    api_key_id: str | None
+    key_name: str | None  # None: not a stored key (an env key, or no key)
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+
+
+class GatewayStore(KeyStore):
     async def save_response(self, record: ResponseRecord) -> None:
         """Insert, or replace the response with the same id."""
         values = _response_values(record)
@@ -38,65 +43,13 @@ class GatewayStore(StoreBase):
             if replaced.rowcount == 0:
                 await conn.execute(insert(responses).values(**values))
 
-    async def get_response(self, response_id: str) -> ResponseRecord | None:
-        async with self._engine.connect() as conn:
-            row = (
-                (await conn.execute(select(responses).where(responses.c.id == response_id)))
-                .mappings()
-                .first()
-            )
-        return None if row is None else ResponseRecord(**row)
-
-    # -- API keys and usage ----------------------------------------------------------------
-
-    async def create_api_key(self, name: str) -> tuple[ApiKeyRecord, str]:
-        """A new key: the record, and the key itself, which exists only in this return value."""
-        name = name.strip()
-        if not name or len(name) > KEY_NAME_MAX_CHARS or not name.isprintable():
-            raise ValueError(f"a key's name is 1 to {KEY_NAME_MAX_CHARS} printable characters")
-        plain = API_KEY_PREFIX + secrets.token_hex(24)
-        record = ApiKeyRecord(id=new_id("key"), name=name, created_at=utcnow(), revoked_at=None)
-        async with self._write() as conn:
-            taken = await conn.scalar(
-                select(api_keys.c.id).where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
-            )
-            if taken is not None:
-                raise ValueError(f"a key named {name!r} exists; revoke it first or choose another name")
-            await conn.execute(
-                insert(api_keys).values(
-                    id=record.id, name=name, key_hash=hash_key(plain), created_at=record.created_at
-                )
-            )
-        return record, plain
-
-    async def list_api_keys(self) -> list[ApiKeyRecord]:
-        query = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
-        async with self._engine.connect() as conn:
-            return [ApiKeyRecord(**row) for row in (await conn.execute(query)).mappings()]
-
-    async def revoke_api_key(self, key_id_or_name: str) -> bool:
-        """Revoke the active key with this id or name; False if there is none."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(api_keys)
-                .where(
-                    api_keys.c.revoked_at.is_(None),
-                    (api_keys.c.id == key_id_or_name) | (api_keys.c.name == key_id_or_name),
-                )
-                .values(revoked_at=utcnow())
-            )
-        return result.rowcount > 0
-
-    async def find_api_key(self, plain_key: str) -> ApiKeyRecord | None:
-        """The active key whose hash matches, or None (unknown, malformed or revoked)."""
-        if not plain_key.startswith(API_KEY_PREFIX) or len(plain_key) > 200:
-            return None
-        query = select(*_KEY_COLUMNS).where(
-            api_keys.c.key_hash == hash_key(plain_key), api_keys.c.revoked_at.is_(None)
-        )
+    async def get_response(self, owner: Owner, response_id: str) -> ResponseRecord | None:
+        query = select(responses).where(responses.c.id == response_id, responses.c.owner == owner)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        return None if row is None else ApiKeyRecord(**row)
+        return None if row is None else ResponseRecord(**row)
+
+    # -- usage -----------------------------------------------------------------------------
 
     async def record_usage(
         self,
@@ -106,11 +59,13 @@ class GatewayStore(StoreBase):
         model: str,
         input_tokens: int | None,
         output_tokens: int | None,
+        owner: Owner,
     ) -> None:
         await self.record_usage_many(
             [
                 UsageRow(
                     api_key_id=api_key_id,
+                    owner=owner,
                     route=route,
                     model=model,
                     input_tokens=input_tokens,
@@ -127,9 +82,66 @@ class GatewayStore(StoreBase):
         async with self._write() as conn:
             await conn.execute(insert(usage), [dataclasses.asdict(row) for row in rows])
 
+    async def tokens_spent(self, owner: Owner, since: datetime | None = None) -> int:
+        """Input + output tokens the owner's answers cost (since `since`, or ever): budgets."""
+        query = select(
+            func.coalesce(
+                func.sum(func.coalesce(usage.c.input_tokens, 0) + func.coalesce(usage.c.output_tokens, 0)), 0
+            )
+        ).where(usage.c.owner == owner)
+        if since is not None:
+            query = query.where(usage.c.created_at >= since)
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    async def usage_by_day(self, since: date | None = None) -> list[UsageDay]:
+        """Requests and tokens per tenant, model and UTC day, oldest day first."""
+        day = self._utc_day(usage.c.created_at).label("day")
+        query = (
+            select(
+                day,
+                usage.c.owner,
+                usage.c.api_key_id,
+                api_keys.c.name,
+                usage.c.model,
+                func.count().label("requests"),
+                func.coalesce(func.sum(usage.c.input_tokens), 0).label("input_tokens"),
+                func.coalesce(func.sum(usage.c.output_tokens), 0).label("output_tokens"),
+            )
+            .select_from(usage.outerjoin(api_keys, api_keys.c.id == usage.c.api_key_id))
+            .group_by(day, usage.c.owner, usage.c.api_key_id, api_keys.c.name, usage.c.model)
+            .order_by(day, usage.c.owner, usage.c.model)
+        )
+        if since is not None:
+            query = query.where(
+                usage.c.created_at >= datetime(since.year, since.month, since.day, tzinfo=UTC)
+            )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            UsageDay(
+                day=_as_date(row["day"]),
+                owner=row["owner"],
+                api_key_id=row["api_key_id"],
+                key_name=row["name"],
+                model=row["model"],
+                requests=int(row["requests"]),
+                input_tokens=int(row["input_tokens"]),
+                output_tokens=int(row["output_tokens"]),
+            )
+            for row in rows
+        ]
+
+    def _utc_day(self, column: Any) -> ColumnElement[Any]:
+        # SQLite keeps UTC without a zone: date() of the text is the UTC day. PostgreSQL keeps
+        # timestamptz: the day depends on the session's zone unless it is named.
+        if self.backend == "sqlite":
+            return func.date(column)
+        return cast(func.timezone("UTC", column), Date)
+
     async def usage_by_key(self) -> list[dict[str, Any]]:
         """Totals per key, oldest key first, keys without usage included; requests made
-        without a key come last as api_key_id None. Each: api_key_id, name, revoked,
+        without a stored key come last as api_key_id None. Each: api_key_id, name, revoked,
         requests, input_tokens, output_tokens."""
         totals = select(
             usage.c.api_key_id,
@@ -140,7 +152,15 @@ class GatewayStore(StoreBase):
         async with self._engine.connect() as conn:
             by_key = {row["api_key_id"]: row for row in (await conn.execute(totals)).mappings()}
             keys = (
-                (await conn.execute(select(*_KEY_COLUMNS).order_by(api_keys.c.created_at))).mappings().all()
+                (
+                    await conn.execute(
+                        select(api_keys.c.id, api_keys.c.name, api_keys.c.revoked_at).order_by(
+                            api_keys.c.created_at
+                        )
+                    )
+                )
+                .mappings()
+                .all()
             )
         rows = [
             _usage_row(key["id"], key["name"], key["revoked_at"] is not None, by_key.get(key["id"]))
@@ -151,11 +171,9 @@ class GatewayStore(StoreBase):
         return rows
 
 
-_KEY_COLUMNS = (api_keys.c.id, api_keys.c.name, api_keys.c.created_at, api_keys.c.revoked_at)
-
-
-def hash_key(plain_key: str) -> str:
-    return hashlib.sha256(plain_key.encode()).hexdigest()
+def _as_date(value: Any) -> date:
+    # SQLite's date() gives text, PostgreSQL's cast a date.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _response_values(record: ResponseRecord) -> dict[str, Any]:

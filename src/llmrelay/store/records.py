@@ -6,12 +6,13 @@ connection it came from is gone. Times are timezone-aware UTC.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import Literal, NewType, get_args
 
 Role = Literal["system", "user", "assistant"]
 MessageStatus = Literal["complete", "streaming", "cancelled", "error", "interrupted"]
@@ -26,6 +27,30 @@ DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 200
 KEY_NAME_MAX_CHARS = 100
 API_KEY_PREFIX = "sk-llmrelay-"
+# How much of a key is kept to tell keys apart in lists and logs: "sk-llmrelay-ab12" (shown
+# with "…"). Four hex digits of 48 cost the secret nothing worth having.
+VISIBLE_KEY_CHARS = len(API_KEY_PREFIX) + 4
+
+# Who a row belongs to: a tenant. A stored key's owner is its id (`key_…`); a key from
+# LLMRELAY_API_KEYS gets `env_` + a hash of the key (`env_key_owner`: stable across restarts,
+# and the key cannot be read back from it); requests made without any key (a server with
+# no keys configured) belong to NO_KEY_OWNER. A NewType, so mypy catches an owner and an id
+# passed the wrong way round.
+Owner = NewType("Owner", str)
+NO_KEY_OWNER = Owner("nokey")
+
+BudgetPeriod = Literal["total", "month"]
+BUDGET_PERIODS: frozenset[str] = frozenset(get_args(BudgetPeriod))
+
+
+def env_key_owner(plain_key: str) -> Owner:
+    """The tenant of an LLMRELAY_API_KEYS key: `env_` + 32 hex digits of a salted sha256."""
+    digest = hashlib.sha256(b"llmrelay env key owner:" + plain_key.encode("utf-8")).hexdigest()
+    return Owner(f"env_{digest[:32]}")
+
+
+def visible_prefix(plain_key: str) -> str:
+    return plain_key[:VISIBLE_KEY_CHARS]
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -73,6 +98,7 @@ class MessageRecord:
 @dataclass(frozen=True)
 class ConversationRecord:
     id: str
+    owner: Owner
     title: str
     created_at: datetime
     updated_at: datetime
@@ -93,28 +119,69 @@ class ResponseRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     api_key_id: str | None = None
+    owner: Owner
     created_at: datetime = field(default_factory=utcnow)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class KeyLimits:
+    """A key's own limits; None: none of its own (the LLMRELAY_DEFAULT_* setting applies)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_streams: int | None = None
+    budget_tokens: int | None = None
+    budget_period: BudgetPeriod = "total"
+
+    def describe(self) -> str:
+        """For log lines and the CLI: `rpm=60 tpm=- max_streams=2 budget=1000/month`."""
+
+        def shown(value: int | None) -> str:
+            return "-" if value is None else str(value)
+
+        budget = shown(self.budget_tokens)
+        if self.budget_tokens is not None:
+            budget += f"/{self.budget_period}"
+        return f"rpm={shown(self.rpm)} tpm={shown(self.tpm)} max_streams={shown(self.max_streams)} budget={budget}"
+
+
+LIMIT_FIELDS = ("rpm", "tpm", "max_streams", "budget_tokens")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiKeyRecord:
     """A key's metadata. The key itself is shown once at creation and never stored."""
 
     id: str
     name: str
+    # The key's first characters (`sk-llmrelay-ab12`), None for keys made before they were kept.
+    prefix: str | None = None
+    is_admin: bool = False
+    limits: KeyLimits = field(default_factory=KeyLimits)
     created_at: datetime
-    revoked_at: datetime | None
+    revoked_at: datetime | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.id)
+
+    @property
+    def shown_prefix(self) -> str:
+        """What names the key in lists and logs: `sk-llmrelay-ab12…` (never the secret)."""
+        return f"{self.prefix}…" if self.prefix else "(made before prefixes were kept)"
+
 
 @dataclass(frozen=True, kw_only=True)
 class UsageRow:
-    """The tokens one answer cost, against the key that asked (None: no key)."""
+    """The tokens one answer cost, against the key that asked (None: no stored key) and the
+    tenant it belongs to (an env key's owner has no api_key_id)."""
 
     api_key_id: str | None
+    owner: Owner
     route: str
     model: str
     input_tokens: int | None

@@ -7,6 +7,11 @@ with all of its text, or what there was of it and why it stopped (cancelled, err
 server killed mid-answer leaves that row `streaming`; the next `Store.open` marks it
 `interrupted`, so no answer looks as if it were still being written for ever.
 
+Conversations belong to a tenant (`owner`, records.Owner). Every method that takes a
+conversation or message id from a caller takes the caller's owner too, and another owner's id
+behaves exactly as a missing one (None, False): ids leak nothing. Messages are owned through
+their conversation.
+
 Every method is one short transaction (see base.py). Write transactions take the write lock first
 (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL they update the conversation row first), so two
 writers to one conversation queue up instead of racing for the next message position.
@@ -17,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +38,7 @@ from llmrelay.store.records import (
     TITLE_MAX_CHARS,
     ConversationRecord,
     MessageRecord,
+    Owner,
     new_id,
     storable_text,
     utcnow,
@@ -106,20 +112,30 @@ class Store(GatewayStore):
 
     # -- conversations ---------------------------------------------------------------------
 
-    async def create_conversation(self, title: str | None = None) -> ConversationRecord:
+    async def create_conversation(self, owner: Owner, title: str | None = None) -> ConversationRecord:
         title = storable_text(_clean_title(title)) if title and title.strip() else DEFAULT_TITLE
         now = utcnow()
-        row: dict[str, Any] = {"id": new_id("conv"), "title": title, "created_at": now, "updated_at": now}
+        row: dict[str, Any] = {
+            "id": new_id("conv"),
+            "owner": owner,
+            "title": title,
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self._write() as conn:
             await conn.execute(insert(conversations).values(**row))
         return ConversationRecord(**row)
 
-    async def list_conversations(self, *, limit: int = 50, offset: int = 0) -> list[ConversationRecord]:
-        """Most recently active first (a new message moves a conversation to the top)."""
+    async def list_conversations(
+        self, owner: Owner, *, limit: int = 50, offset: int = 0
+    ) -> list[ConversationRecord]:
+        """The owner's conversations, most recently active first (a new message moves a
+        conversation to the top)."""
         if limit < 1 or offset < 0:
             raise ValueError("limit must be at least 1 and offset at least 0")
         query = (
             select(conversations)
+            .where(conversations.c.owner == owner)
             .order_by(conversations.c.updated_at.desc(), conversations.c.id.desc())
             .limit(limit)
             .offset(offset)
@@ -128,10 +144,10 @@ class Store(GatewayStore):
             rows = (await conn.execute(query)).mappings().all()
         return [ConversationRecord(**row) for row in rows]
 
-    async def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRecord | None:
         async with self._engine.connect() as conn:
             row = (
-                (await conn.execute(select(conversations).where(conversations.c.id == conversation_id)))
+                (await conn.execute(select(conversations).where(_owned(owner, conversation_id))))
                 .mappings()
                 .first()
             )
@@ -140,12 +156,14 @@ class Store(GatewayStore):
             found = await self._messages(conn, conversation_id)
         return ConversationRecord(**row, messages=found)
 
-    async def rename_conversation(self, conversation_id: str, title: str) -> ConversationRecord | None:
+    async def rename_conversation(
+        self, owner: Owner, conversation_id: str, title: str
+    ) -> ConversationRecord | None:
         """Renaming is not activity: the conversation keeps its place in the list."""
         title = _clean_title(title)
         async with self._write() as conn:
             result = await conn.execute(
-                update(conversations).where(conversations.c.id == conversation_id).values(title=title)
+                update(conversations).where(_owned(owner, conversation_id)).values(title=title)
             )
             if result.rowcount == 0:
                 return None
@@ -156,10 +174,10 @@ class Store(GatewayStore):
             )
         return ConversationRecord(**row)
 
-    async def delete_conversation(self, conversation_id: str) -> bool:
+    async def delete_conversation(self, owner: Owner, conversation_id: str) -> bool:
         """Deletes its messages too (ON DELETE CASCADE)."""
         async with self._write() as conn:
-            result = await conn.execute(conversations.delete().where(conversations.c.id == conversation_id))
+            result = await conn.execute(conversations.delete().where(_owned(owner, conversation_id)))
         return result.rowcount > 0
 
     # -- messages --------------------------------------------------------------------------
@@ -174,7 +192,8 @@ class Store(GatewayStore):
         provider: str | None = None,
         model: str | None = None,
     ) -> MessageRecord:
-        """Append a message at the end of the conversation. Raises NotFound for an unknown id."""
+        """Append a message at the end of the conversation. Raises NotFound for an unknown id.
+        Not scoped by owner: callers append only to a conversation they found as its owner."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {sorted(ROLES)}, not {role!r}")
         if status not in MESSAGE_STATUSES:
@@ -211,9 +230,15 @@ class Store(GatewayStore):
             await conn.execute(insert(messages).values(**row))
         return MessageRecord(**row)
 
-    async def get_message(self, message_id: str) -> MessageRecord | None:
+    async def get_message(self, owner: Owner, message_id: str) -> MessageRecord | None:
+        """The message, if its conversation is the owner's."""
+        query = (
+            select(messages)
+            .join(conversations, conversations.c.id == messages.c.conversation_id)
+            .where(messages.c.id == message_id, conversations.c.owner == owner)
+        )
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(messages).where(messages.c.id == message_id))).mappings().first()
+            row = (await conn.execute(query)).mappings().first()
         return None if row is None else MessageRecord(**row)
 
     async def finish_message(
@@ -276,6 +301,10 @@ class Store(GatewayStore):
             .order_by(messages.c.position)
         )
         return [MessageRecord(**row) for row in (await conn.execute(query)).mappings()]
+
+
+def _owned(owner: Owner, conversation_id: str) -> ColumnElement[bool]:
+    return and_(conversations.c.id == conversation_id, conversations.c.owner == owner)
 
 
 def _clean_title(title: str | None) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -23,9 +24,10 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
-from llmrelay.store.records import storable_text
+from llmrelay.store.records import NO_KEY_OWNER, storable_text
 
 # Named constraints, so a later migration can drop or alter them by name on every backend.
 metadata = MetaData(
@@ -86,13 +88,24 @@ class StorableString(StorableText):
 ID = StorableString(40)
 NAME = StorableString(200)
 
+
+def owner_column() -> Column[str]:
+    """The tenant a row belongs to (records.Owner). The server default is for rows that existed
+    before owners did (migration 0002): they belong to the no-key tenant. The store always
+    writes the owner itself."""
+    return Column("owner", ID, nullable=False, server_default=NO_KEY_OWNER)
+
+
 conversations = Table(
     "conversations",
     metadata,
     Column("id", ID, primary_key=True),
+    owner_column(),
     Column("title", StorableString(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False, index=True),
+    # A tenant's list, most recent first.
+    Index("ix_conversations_owner_updated_at", "owner", "updated_at"),
 )
 
 messages = Table(
@@ -140,6 +153,7 @@ responses = Table(
     Column("input_tokens", Integer),
     Column("output_tokens", Integer),
     Column("api_key_id", ID),
+    owner_column(),
     Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -152,6 +166,17 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
+    # The first characters of the key (records.VISIBLE_KEY_CHARS), to tell keys apart; NULL for
+    # keys made before 0002, whose secret was never kept.
+    Column("prefix", String(32)),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    # Limits of its own; NULL: none (the LLMRELAY_DEFAULT_* setting applies).
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("max_streams", Integer),
+    Column("budget_tokens", Integer),
+    # total | month (checked by the store: a CHECK would make SQLite rebuild the table).
+    Column("budget_period", String(8), nullable=False, server_default="total"),
 )
 
 usage = Table(
@@ -159,9 +184,12 @@ usage = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("api_key_id", ID, ForeignKey("api_keys.id", ondelete="SET NULL"), index=True),
+    owner_column(),
     Column("route", String(100), nullable=False),
     Column("model", NAME, nullable=False),
     Column("input_tokens", Integer),
     Column("output_tokens", Integer),
     Column("created_at", UtcDateTime, nullable=False),
+    # A tenant's spending since a date (budgets), and usage per day.
+    Index("ix_usage_owner_created_at", "owner", "created_at"),
 )

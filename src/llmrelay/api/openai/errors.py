@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from llmrelay.limiter import LimitExceeded
 from llmrelay.streams import Failure
 
 V1_PREFIX = "/v1"
@@ -39,6 +40,8 @@ _BY_STATUS: dict[int, tuple[str, str | None]] = {
 # Failure kinds from the providers, as OpenAI codes; and statuses OpenAI answers differently.
 _CODE_BY_KIND = {"rate_limited": "rate_limit_exceeded", "internal": "internal_error"}
 _STATUS_BY_KIND = {"context_length_exceeded": 400}
+# A budget spent mid-answer (quota.py) is OpenAI's insufficient_quota, type and code alike.
+_TYPE_BY_KIND = {"insufficient_quota": "insufficient_quota"}
 
 
 class OpenAIError(HTTPException):
@@ -87,11 +90,22 @@ def from_http(exc: HTTPException) -> OpenAIError:
     return OpenAIError(exc.status_code, message, headers=exc.headers)
 
 
+def from_limit(exc: LimitExceeded, headers: Mapping[str, str]) -> OpenAIError:
+    """A key's limit, as OpenAI says it: `rate_limit_exceeded` (type requests or tokens), or
+    `insufficient_quota` for a spent budget; both 429, so the SDKs raise RateLimitError."""
+    if exc.limit == "budget":
+        return OpenAIError(
+            429, exc.message, type="insufficient_quota", code="insufficient_quota", headers=headers
+        )
+    kind = "tokens" if exc.limit == "tpm" else "requests"
+    return OpenAIError(429, exc.message, type=kind, code="rate_limit_exceeded", headers=headers)
+
+
 def from_failure(failure: Failure) -> OpenAIError:
     """A generation that failed, as the status and code a client of OpenAI would get."""
     status = _STATUS_BY_KIND.get(failure.kind, failure.status)
     code = _CODE_BY_KIND.get(failure.kind, failure.kind)
-    return OpenAIError(status, failure.message, code=code)
+    return OpenAIError(status, failure.message, type=_TYPE_BY_KIND.get(failure.kind), code=code)
 
 
 def failure_body(failure: Failure) -> dict[str, Any]:

@@ -34,6 +34,9 @@ async function refusal(response, keyThen) {
   else if (Array.isArray(detail)) message = detail.map((d) => d?.msg ?? JSON.stringify(d)).join("; ");
   else message = `The server answered ${response.status}${response.statusText ? ` ${response.statusText}` : ""}.`;
   if (response.status === 401) keyRefused(message, keyThen);
+  // Over a key's limit: the detail names the limit and when it resets; say when to retry.
+  const wait = response.status === 429 ? response.headers.get("Retry-After") : null;
+  if (wait) message += ` Try again in ${wait} s.`;
   return new ShownError(message, response.status, body && typeof body === "object" ? body : null);
 }
 

@@ -44,13 +44,16 @@ async def chat_completions(
     if problem is not None:
         raise problem
     completion_id = f"chatcmpl-{secrets.token_hex(16)}"
+    permit = await pipeline.admit(caller, provider, generation_request)
     generation = pipeline.start(
         provider,
         generation_request,
-        Identity(route=ROUTE, model=body.model, key_id=caller.key_id),
+        Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
         resumable=False,
         generation_id=completion_id,
         meta={"route": ROUTE, "model": body.model},
+        permit=permit,
+        label=caller.label,
     )
     renderer = ChunkRenderer(
         completion_id,

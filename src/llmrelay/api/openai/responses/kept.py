@@ -31,14 +31,8 @@ def history_of(record: ResponseRecord) -> list[ChatMessage]:
 
 
 async def kept_response(store: Store, caller: Caller, response_id: str) -> ResponseRecord | None:
-    """A kept response this caller may see: one made with another stored key is not theirs."""
-    record = await store.get_response(response_id)
-    if record is None:
-        return None
-    # Only another stored key is refused; an LLMRELAY_API_KEYS key is the operator's.
-    if record.api_key_id is not None and caller.key_id not in (None, record.api_key_id):
-        return None
-    return record
+    """A kept response this caller's tenant made (another's is not there, as a missing one)."""
+    return await store.get_response(caller.owner, response_id)
 
 
 def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history: list[ChatMessage]) -> OnEnd:
@@ -60,6 +54,7 @@ def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history:
                 input_tokens=usage.input_tokens if usage else None,
                 output_tokens=usage.output_tokens if usage else None,
                 api_key_id=caller.key_id,
+                owner=caller.owner,
             )
         )
 

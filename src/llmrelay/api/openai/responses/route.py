@@ -65,19 +65,23 @@ async def create_response(
         store=body.store is not False,
         metadata=body.metadata or {},
     )
+    generation_request = GenerationRequest(
+        messages=messages,
+        max_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+    )
+    permit = await pipeline.admit(caller, provider, generation_request)
     generation = pipeline.start(
         provider,
-        GenerationRequest(
-            messages=messages,
-            max_tokens=body.max_output_tokens,
-            temperature=body.temperature,
-            top_p=body.top_p,
-        ),
-        Identity(route=ROUTE, model=body.model, key_id=caller.key_id),
+        generation_request,
+        Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
         resumable=False,
         on_end=response_keeper(store, caller, shape, history),
         generation_id=shape.id,
         meta={"route": ROUTE, "model": body.model},
+        permit=permit,
+        label=caller.label,
     )
     return await pipeline.answer(request, generation, EventRenderer(shape), stream=bool(body.stream))
 

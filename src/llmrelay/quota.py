@@ -1,0 +1,89 @@
+"""The limits of one answer: admitted before it starts, metered while it streams, settled at its end.
+
+Routes call `admit` just before starting a generation (a refusal is `LimitExceeded`, which the
+error handlers turn into a 429 with Retry-After), then `meter` once it started. `meter`
+settles the permit when the generation ends, and, when the tenant has a budget, charges the
+output as it arrives: once the budget is spent the generation is stopped with a failure saying
+so (kind `insufficient_quota`), so the answer ends cleanly, as failed, with what there was of
+it stored and its tokens recorded like any other answer's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from llmrelay.auth import Caller
+from llmrelay.limiter import Limiter, Permit
+from llmrelay.providers.base import GenerationRequest, Provider, TextDelta
+from llmrelay.streams import Failure, Generation, GenerationResult, OnEnd
+
+log = logging.getLogger(__name__)
+
+BUDGET_FAILURE_KIND = "insufficient_quota"
+
+
+async def admit(
+    limiter: Limiter | None, caller: Caller, provider: Provider, request: GenerationRequest
+) -> Permit | None:
+    """A permit for this answer, or LimitExceeded. None: no limits apply (no keys, no limiter)."""
+    tenant = caller.tenant
+    if limiter is None or tenant is None:
+        return None
+    return await limiter.admit(
+        tenant,
+        prompt_tokens=lambda: sum(provider.count_tokens(m.content) for m in request.messages),
+        max_output_tokens=request.max_tokens,
+    )
+
+
+def settler(permit: Permit, then: OnEnd | None) -> OnEnd:
+    """An `on_end` that settles the permit with what the answer really cost (its usage, reported
+    or estimated; none when it was refused), then runs `then`."""
+
+    async def settle(generation: Generation, result: GenerationResult) -> None:
+        usage = result.usage
+        await permit.settle(usage.input_tokens or 0 if usage else 0, usage.output_tokens or 0 if usage else 0)
+        if then is not None:
+            await then(generation, result)
+
+    return settle
+
+
+def meter(generation: Generation, permit: Permit | None, label: str) -> None:
+    """Charge the answer's output against the budget as it arrives (only when there is one)."""
+    if permit is None or not permit.has_budget:
+        return
+    task = asyncio.get_running_loop().create_task(
+        _charge_as_it_comes(generation, permit, label), name=f"meter-{generation.id}"
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+# Strong references: the loop keeps only weak ones to tasks.
+_running: set[asyncio.Task[None]] = set()
+
+
+async def _charge_as_it_comes(generation: Generation, permit: Permit, label: str) -> None:
+    position = 0
+    count = generation.provider.count_tokens
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            events = generation.log.read(position)
+            position += len(events)
+            for event in events:
+                if isinstance(event, TextDelta) and not await permit.charge(count(event.text)):
+                    log.info("generation %s: the token budget of %s is spent, stopped", generation.id, label)
+                    generation.stop(
+                        Failure(
+                            f"The token budget of {label} is spent; the answer was stopped here.",
+                            429,
+                            BUDGET_FAILURE_KIND,
+                        )
+                    )
+                    return
+            if generation.finished:
+                return
+            await generation.log.wait_beyond(position)

@@ -1,0 +1,19 @@
+"""Which tenant a running generation belongs to, and finding one only for its owner.
+
+The store scopes conversations, messages and responses by owner itself; generations live in
+memory (`StreamRegistry`), so their owner travels in their `Identity`, and every route that
+takes a generation's id (attach, resume, cancel) finds it through `owned_generation`: another
+tenant's generation is not there, exactly as one that never existed.
+"""
+
+from __future__ import annotations
+
+from llmrelay.store import Owner
+from llmrelay.streams import Generation, StreamRegistry
+
+
+def owned_generation(streams: StreamRegistry, generation_id: str, owner: Owner) -> Generation | None:
+    generation = streams.get(generation_id)
+    if generation is None or generation.identity.owner != owner:
+        return None
+    return generation
