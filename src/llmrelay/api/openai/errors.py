@@ -133,8 +133,8 @@ def param_path(loc: Sequence[int | str]) -> str | None:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _TYPE_TAGS or part.startswith("function-") or "[" in part:
-            # pydantic's names for union members ("str", "list[...]") are no param of the client's.
+        elif part in _TYPE_TAGS or part.startswith("function-") or "[" in part or part[:1].isupper():
+            # pydantic names union members ("str", "list[...]", a model class: "InputMessage"): no param.
             continue
         else:
             out += f".{part}" if out else part

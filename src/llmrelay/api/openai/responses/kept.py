@@ -8,26 +8,76 @@ not carry over), so `previous_response_id` needs one read, however long the chai
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from llmrelay.api.openai.responses.shape import ResponseShape
 from llmrelay.auth import Caller
-from llmrelay.providers.base import ChatMessage
+from llmrelay.providers.base import ChatMessage, ToolCall
 from llmrelay.store import ResponseRecord, Store
 from llmrelay.streams import Generation, GenerationResult, OnEnd
 
 
-def history_json(messages: list[ChatMessage]) -> str:
-    return json.dumps([{"role": m.role, "content": m.content} for m in messages], ensure_ascii=False)
+def _message_json(message: ChatMessage) -> dict[str, Any]:
+    item: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        item["images"] = list(message.images)
+    if message.tool_calls:
+        item["tool_calls"] = [_call_json(call) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        item["tool_call_id"] = message.tool_call_id
+    return item
+
+
+def _call_json(call: ToolCall) -> dict[str, str]:
+    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+
+
+def _call_of(item: dict[str, Any]) -> ToolCall:
+    return ToolCall(str(item["id"]), str(item["name"]), str(item["arguments"]))
+
+
+def history_json(messages: list[ChatMessage], answer_calls: tuple[ToolCall, ...] = ()) -> str:
+    """The conversation up to a response, and the calls its answer made. Without calls, the
+    plain list of messages (the format rows have had from the start)."""
+    items = [_message_json(m) for m in messages]
+    if not answer_calls:
+        return json.dumps(items, ensure_ascii=False)
+    document = {"input": items, "answer_tool_calls": [_call_json(call) for call in answer_calls]}
+    return json.dumps(document, ensure_ascii=False)
+
+
+def _document(record: ResponseRecord) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    data = json.loads(record.input_json)
+    if isinstance(data, dict):
+        return list(data["input"]), list(data.get("answer_tool_calls") or [])
+    return list(data), []
+
+
+def answer_calls(record: ResponseRecord) -> tuple[ToolCall, ...]:
+    try:
+        return tuple(_call_of(item) for item in _document(record)[1])
+    except (ValueError, KeyError, TypeError):
+        return ()
 
 
 def history_of(record: ResponseRecord) -> list[ChatMessage]:
-    """The conversation a kept response continues: its input, then its answer."""
+    """The conversation a kept response continues: its input, then its answer (with the calls
+    it made, whose results the next input brings)."""
     try:
-        items = json.loads(record.input_json)
-        messages = [ChatMessage(item["role"], item["content"]) for item in items]
+        items, _ = _document(record)
+        messages = [
+            ChatMessage(
+                item["role"],
+                item["content"],
+                images=tuple(item.get("images") or ()),
+                tool_calls=tuple(_call_of(call) for call in item.get("tool_calls") or ()),
+                tool_call_id=item.get("tool_call_id"),
+            )
+            for item in items
+        ]
     except (ValueError, KeyError, TypeError):
         messages = []  # a damaged row: continue from the answer alone rather than fail
-    return [*messages, ChatMessage("assistant", record.output_text)]
+    return [*messages, ChatMessage("assistant", record.output_text, tool_calls=answer_calls(record))]
 
 
 async def kept_response(store: Store, caller: Caller, response_id: str) -> ResponseRecord | None:
@@ -42,13 +92,15 @@ def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history:
         if not shape.store or result.finish_reason == "cancelled":
             return
         usage = result.usage
-        status = shape.finished(result.text, result.finish_reason, usage, result.failure)["status"]
+        status = shape.finished(result.text, result.finish_reason, usage, result.failure, result.tool_calls)[
+            "status"
+        ]
         await store.save_response(
             ResponseRecord(
                 id=shape.id,
                 previous_response_id=shape.previous_response_id,
                 model=shape.model,
-                input_json=history_json(history),
+                input_json=history_json(history, result.tool_calls),
                 output_text=result.text,
                 status=status,
                 input_tokens=usage.input_tokens if usage else None,

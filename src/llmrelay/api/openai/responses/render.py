@@ -17,15 +17,21 @@ from starlette.responses import Response
 from llmrelay.api.openai.chat_completions.render import dumps
 from llmrelay.api.openai.errors import error_response
 from llmrelay.api.openai.responses.shape import ResponseShape, output_text
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
+from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
 from llmrelay.streams import Failure, GenerationResult, LogEvent
+from llmrelay.toolcalls import ToolCallAssembler
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
 
 
 class EventRenderer(Renderer):
     """A generation as the Responses API shows it: its event stream, or the whole `response`;
-    a failure before start in OpenAI's error body."""
+    a failure before start in OpenAI's error body.
+
+    Output items open as they appear, numbered in that order: the message with the first text,
+    each function call with its first piece (its arguments then stream as
+    `response.function_call_arguments.delta`); all are closed at the end, before the terminal
+    event. An answer with neither text nor calls still has its (empty) message."""
 
     def __init__(self, shape: ResponseShape) -> None:
         self.shape = shape
@@ -33,6 +39,9 @@ class EventRenderer(Renderer):
         self._text: list[str] = []
         self._usage: Usage | None = None
         self._failure: Failure | None = None
+        # Output items in the order they opened: "message", or a call's index.
+        self._items: list[str | int] = []
+        self._calls = ToolCallAssembler()
 
     def event(self, kind: str, **data: Any) -> bytes:
         body = {"type": kind, "sequence_number": self._seq, **data}
@@ -40,31 +49,42 @@ class EventRenderer(Renderer):
         return sse.encode(dumps(body), event=kind)
 
     def _where(self) -> dict[str, Any]:
-        return {"item_id": self.shape.message_id, "output_index": 0, "content_index": 0}
+        return {
+            "item_id": self.shape.message_id,
+            "output_index": self._items.index("message"),
+            "content_index": 0,
+        }
 
     def failure(self, failure: Failure) -> Response:
         return error_response(failure)
 
     def whole(self, result: GenerationResult) -> Response:
-        return JSONResponse(self.shape.finished(result.text, result.finish_reason, result.usage, None))
+        body = self.shape.finished(result.text, result.finish_reason, result.usage, None, result.tool_calls)
+        return JSONResponse(body)
 
     def opening(self) -> bytes:
         shape = self.shape
-        return b"".join(
-            [
-                self.event("response.created", response=shape.body("in_progress")),
-                self.event("response.in_progress", response=shape.body("in_progress")),
-                self.event(
-                    "response.output_item.added", output_index=0, item=shape.message(None, "in_progress")
-                ),
-                self.event("response.content_part.added", **self._where(), part=output_text("")),
-            ]
+        return self.event("response.created", response=shape.body("in_progress")) + self.event(
+            "response.in_progress", response=shape.body("in_progress")
         )
+
+    def _open_message(self) -> bytes:
+        self._items.append("message")
+        return self.event(
+            "response.output_item.added",
+            output_index=len(self._items) - 1,
+            item=self.shape.message(None, "in_progress"),
+        ) + self.event("response.content_part.added", **self._where(), part=output_text(""))
 
     def render(self, seq: int, event: LogEvent) -> bytes | None:
         if isinstance(event, TextDelta):
+            opened = b"" if "message" in self._items else self._open_message()
             self._text.append(event.text)
-            return self.event("response.output_text.delta", **self._where(), delta=event.text, logprobs=[])
+            return opened + self.event(
+                "response.output_text.delta", **self._where(), delta=event.text, logprobs=[]
+            )
+        if isinstance(event, ToolCallDelta):
+            return self._call_piece(event)
         if isinstance(event, Usage):
             self._usage = event
             return None
@@ -75,18 +95,57 @@ class EventRenderer(Renderer):
             return self._end(event.reason)
         return None
 
+    def _call_piece(self, delta: ToolCallDelta) -> bytes:
+        out = b""
+        if delta.index not in self._items:
+            self._items.append(delta.index)
+            opening = ToolCall(delta.id or "", delta.name or "", "")
+            item = self.shape.function_call(delta.index, opening, "in_progress")
+            out = self.event("response.output_item.added", output_index=len(self._items) - 1, item=item)
+        self._calls.add(delta)
+        if delta.arguments:
+            out += self.event(
+                "response.function_call_arguments.delta",
+                item_id=self.shape.call_item_id(delta.index),
+                output_index=self._items.index(delta.index),
+                delta=delta.arguments,
+            )
+        return out
+
     def _end(self, reason: FinishReason) -> bytes:
         text = "".join(self._text)
-        final = self.shape.finished(text, reason, self._usage, self._failure)
+        calls = self._calls.calls()
+        final = self.shape.finished(text, reason, self._usage, self._failure, calls)
         if final["status"] == "failed":
             return self.event("response.failed", response=final)
-        item = final["output"][0]
+        out = [] if self._items else [self._open_message()]
+        output: list[dict[str, Any]] = []
+        by_index = dict(zip(sorted(i for i in self._items if isinstance(i, int)), calls, strict=True))
+        for position, opened in enumerate(self._items):
+            if opened == "message":
+                item = self.shape.message(
+                    text, "completed" if final["status"] == "completed" else "incomplete"
+                )
+                out += [
+                    self.event("response.output_text.done", **self._where(), text=text, logprobs=[]),
+                    self.event("response.content_part.done", **self._where(), part=output_text(text)),
+                ]
+            elif isinstance(opened, int):
+                call = by_index[opened]
+                item = self.shape.function_call(opened, call, "completed")
+                out.append(
+                    self.event(
+                        "response.function_call_arguments.done",
+                        item_id=item["id"],
+                        output_index=position,
+                        arguments=call.arguments,
+                    )
+                )
+            else:
+                continue
+            out.append(self.event("response.output_item.done", output_index=position, item=item))
+            output.append(item)
+        final["output"] = output
         terminal = "response.completed" if final["status"] == "completed" else "response.incomplete"
-        return b"".join(
-            [
-                self.event("response.output_text.done", **self._where(), text=text, logprobs=[]),
-                self.event("response.content_part.done", **self._where(), part=output_text(text)),
-                self.event("response.output_item.done", output_index=0, item=item),
-                self.event(terminal, response=final),
-            ]
-        )
+        out.append(self.event(terminal, response=final))
+        return b"".join(out)

@@ -9,14 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep, StoreDep
 from llmrelay.api.openai.errors import OpenAIError
 from llmrelay.api.openai.models import provider_for
-from llmrelay.api.openai.params import JSON_OR_SSE
-from llmrelay.api.openai.responses.kept import history_of, kept_response, response_keeper
+from llmrelay.api.openai.params import JSON_OR_SSE, beyond_provider
+from llmrelay.api.openai.responses.kept import answer_calls, history_of, kept_response, response_keeper
 from llmrelay.api.openai.responses.render import EventRenderer
-from llmrelay.api.openai.responses.schema import ResponsesRequest, input_messages, unsupported_responses
+from llmrelay.api.openai.responses.schema import (
+    ResponsesRequest,
+    check_tool_results,
+    function_tools,
+    input_messages,
+    response_format,
+    tool_choice,
+    unsupported_responses,
+)
 from llmrelay.api.openai.responses.shape import ResponseShape, body_of, new_response_id
 from llmrelay.providers.base import ChatMessage, GenerationRequest
 from llmrelay.streams import Identity
@@ -39,7 +48,7 @@ async def create_response(
     problem = unsupported_responses(body)
     if problem is not None:
         raise problem
-    own = input_messages(body, settings.max_message_chars)
+    own = input_messages(body, settings.max_message_chars, sees_images=provider.info.sees_images)
     earlier: list[ChatMessage] = []
     if body.previous_response_id:
         previous = await kept_response(store, caller, body.previous_response_id)
@@ -52,6 +61,7 @@ async def create_response(
             )
         earlier = history_of(previous)
     history = [*earlier, *own]
+    check_tool_results(history)
     # Instructions apply to this response only; OpenAI does not carry them to the next.
     messages = [ChatMessage("system", body.instructions), *history] if body.instructions else history
     shape = ResponseShape(
@@ -64,13 +74,28 @@ async def create_response(
         top_p=body.top_p,
         store=body.store is not False,
         metadata=body.metadata or {},
+        tools=list(body.tools or []),
+        tool_choice=body.tool_choice.model_dump()
+        if isinstance(body.tool_choice, BaseModel)
+        else (body.tool_choice or "auto"),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        text_format=body.text.format.model_dump(by_alias=True, exclude_none=True)
+        if body.text and body.text.format
+        else {"type": "text"},
     )
     generation_request = GenerationRequest(
         messages=messages,
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
+        tools=tuple(function_tools(body)),
+        tool_choice=tool_choice(body),
+        parallel_tool_calls=body.parallel_tool_calls,
+        response_format=response_format(body),
     )
+    problem = beyond_provider(provider, generation_request)
+    if problem is not None:
+        raise problem
     permit = await pipeline.admit(caller, provider, generation_request)
     generation = pipeline.start(
         provider,
@@ -93,4 +118,4 @@ async def get_response(response_id: str, store: StoreDep, caller: CallerDep) -> 
         raise OpenAIError(
             404, f"No response found with id '{response_id}'.", param="response_id", code="not_found"
         )
-    return body_of(record)
+    return body_of(record, answer_calls(record))

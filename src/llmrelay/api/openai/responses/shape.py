@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmrelay.providers.base import FinishReason, Usage
+from llmrelay.providers.base import FinishReason, ToolCall, Usage
 from llmrelay.store import ResponseRecord, new_id
 from llmrelay.streams import Failure
 
@@ -21,6 +21,7 @@ _STATUS: dict[FinishReason, tuple[str, str | None]] = {
     "content_filter": ("incomplete", "content_filter"),
     "cancelled": ("cancelled", None),
     "error": ("failed", None),
+    "tool_calls": ("completed", None),
 }
 
 
@@ -55,6 +56,11 @@ class ResponseShape:
     store: bool = True
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: int = field(default_factory=lambda: int(time.time()))
+    # What the request said about tools and output, echoed as the API echoes them.
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+    text_format: dict[str, Any] = field(default_factory=lambda: {"type": "text"})
 
     @property
     def message_id(self) -> str:
@@ -71,17 +77,30 @@ class ResponseShape:
             "content": content,
         }
 
+    def function_call(self, index: int, call: ToolCall | None, status: str, **start: Any) -> dict[str, Any]:
+        """The output item of the model's call number `index` (ids derived, as the message's)."""
+        item: dict[str, Any] = {"id": self.call_item_id(index), "type": "function_call", "status": status}
+        if call is not None:
+            item |= {"call_id": call.id, "name": call.name, "arguments": call.arguments}
+        return item | start
+
+    def call_item_id(self, index: int) -> str:
+        return f"fc_{self.id.removeprefix('resp_')}_{index}"
+
     def body(
         self,
         status: str,
         *,
         text: str | None = None,
+        calls: tuple[ToolCall, ...] = (),
         usage: Usage | None = None,
         with_usage: bool = False,
         incomplete: str | None = None,
         error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         item_status = "completed" if status == "completed" else "incomplete"
+        output = [] if text is None or (calls and not text) else [self.message(text, item_status)]
+        output += [self.function_call(i, call, "completed") for i, call in enumerate(calls)]
         return {
             "id": self.id,
             "object": "response",
@@ -95,15 +114,15 @@ class ResponseShape:
             "max_output_tokens": self.max_output_tokens,
             "metadata": self.metadata,
             "model": self.model,
-            "output": [] if text is None else [self.message(text, item_status)],
-            "parallel_tool_calls": False,
+            "output": output,
+            "parallel_tool_calls": self.parallel_tool_calls,
             "previous_response_id": self.previous_response_id,
             "reasoning": {"effort": None, "summary": None},
             "store": self.store,
             "temperature": self.temperature,
-            "text": {"format": {"type": "text"}},
-            "tool_choice": "none",
-            "tools": [],
+            "text": {"format": self.text_format},
+            "tool_choice": self.tool_choice,
+            "tools": self.tools,
             "top_p": self.top_p,
             "truncation": "disabled",
             "usage": usage_body(usage) if with_usage else None,
@@ -111,7 +130,12 @@ class ResponseShape:
         }
 
     def finished(
-        self, text: str, reason: FinishReason, usage: Usage | None, failure: Failure | None
+        self,
+        text: str,
+        reason: FinishReason,
+        usage: Usage | None,
+        failure: Failure | None,
+        calls: tuple[ToolCall, ...] = (),
     ) -> dict[str, Any]:
         """The response as it ended: completed, incomplete (why), or failed (with the error)."""
         status, incomplete = _STATUS[reason]
@@ -120,14 +144,16 @@ class ResponseShape:
             status = "failed"
             code = "rate_limit_exceeded" if failure.kind == "rate_limited" else "server_error"
             error = {"code": code, "message": failure.message}
-        return self.body(status, text=text, usage=usage, with_usage=True, incomplete=incomplete, error=error)
+        return self.body(
+            status, text=text, calls=calls, usage=usage, with_usage=True, incomplete=incomplete, error=error
+        )
 
 
 def output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def body_of(record: ResponseRecord) -> dict[str, Any]:
+def body_of(record: ResponseRecord, calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
     """A kept response, as GET /v1/responses/{id} shows it."""
     shape = ResponseShape(
         id=record.id,
@@ -141,6 +167,7 @@ def body_of(record: ResponseRecord) -> dict[str, Any]:
     body = shape.body(
         record.status,
         text=record.output_text,
+        calls=calls,
         usage=usage,
         with_usage=True,
         incomplete=incomplete,
