@@ -28,7 +28,7 @@ from llmrelay.api.disconnect import final_result, first_event
 from llmrelay.auth import Caller
 from llmrelay.limiter import Limiter, Permit
 from llmrelay.providers.base import GenerationRequest, Provider
-from llmrelay.streams import Failure, Generation, Identity, OnEnd, StreamRegistry
+from llmrelay.streams import DETACHED, Failure, Generation, Identity, OnEnd, StreamRegistry
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
 
@@ -55,6 +55,7 @@ class Pipeline:
         identity: Identity,
         *,
         resumable: bool,
+        detached: bool = False,
         on_end: OnEnd | None = None,
         generation_id: str | None = None,
         meta: Mapping[str, str] | None = None,
@@ -62,14 +63,15 @@ class Pipeline:
         label: str = "",
     ) -> Generation:
         """Start generating. A resumable answer outlives its connection for the grace period
-        (a client may reconnect); any other stops the moment nobody listens. With a `permit`
+        (a client may reconnect); any other stops the moment nobody listens; a `detached` one
+        (a background response) runs to its end, listened to or not. With a `permit`
         (from `admit`), the answer is settled against the caller's limits at its end, and a
         budget is charged as it streams (`label` names the caller when it is spent)."""
         generation = self.streams.start(
             provider,
             request,
             identity=identity,
-            grace_seconds=self.grace_seconds if resumable else 0,
+            grace_seconds=DETACHED if detached else self.grace_seconds if resumable else 0,
             on_end=on_end if permit is None else quota.settler(permit, on_end),
             generation_id=generation_id,
             meta=dict(meta) if meta else None,

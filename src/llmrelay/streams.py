@@ -48,6 +48,10 @@ from llmrelay.toolcalls import ToolCallAssembler
 log = logging.getLogger(__name__)
 
 
+# A generation's grace period that never ends: it runs to its end with nobody listening.
+DETACHED = float("inf")
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """The generation failed; `message` is safe to show, `status` is the HTTP status it maps to."""
@@ -247,6 +251,8 @@ class Generation:
             return
         if self.grace_seconds <= 0:
             self.cancel()
+        elif self.grace_seconds == DETACHED:
+            return  # runs to its end whoever listens (a background response)
         else:
             loop = asyncio.get_running_loop()
             self._grace_timer = loop.call_later(self.grace_seconds, self._grace_expired)

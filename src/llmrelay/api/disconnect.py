@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from llmrelay.streams import Generation, GenerationResult, LogEvent
+from llmrelay.streams import DETACHED, Generation, GenerationResult, LogEvent
 
 T = TypeVar("T")
 
@@ -56,7 +56,8 @@ async def first_event(request: Request, generation: Generation) -> LogEvent:
     """Open the upstream (up to its first event) while a failure can still be a status."""
     opened, first = await unless_disconnected(request, generation.wait_first_event())
     if not opened or first is None:
-        generation.cancel()
+        if generation.grace_seconds != DETACHED:  # a background answer goes on regardless
+            generation.cancel()
         raise ClientGone
     return first
 

@@ -86,10 +86,11 @@ async def kept_response(store: Store, caller: Caller, response_id: str) -> Respo
 
 
 def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history: list[ChatMessage]) -> OnEnd:
-    """At the end: keep the response, unless store=false or nobody got it (cancelled)."""
+    """At the end: keep the response, unless store=false or nobody got it (cancelled; a
+    background response is kept cancelled: its client asks for it later)."""
 
     async def ended(generation: Generation, result: GenerationResult) -> None:
-        if not shape.store or result.finish_reason == "cancelled":
+        if not shape.store or (result.finish_reason == "cancelled" and not shape.background):
             return
         usage = result.usage
         status = shape.finished(result.text, result.finish_reason, usage, result.failure, result.tool_calls)[
@@ -111,3 +112,24 @@ def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history:
         )
 
     return ended
+
+
+async def keep_started(
+    store: Store, caller: Caller, shape: ResponseShape, history: list[ChatMessage]
+) -> None:
+    """A background response is kept from its start (`in_progress`), so it can be read and
+    cancelled while it runs; its end replaces it."""
+    await store.save_response(
+        ResponseRecord(
+            id=shape.id,
+            previous_response_id=shape.previous_response_id,
+            model=shape.model,
+            input_json=history_json(history),
+            output_text="",
+            status="in_progress",
+            input_tokens=None,
+            output_tokens=None,
+            api_key_id=caller.key_id,
+            owner=caller.owner,
+        )
+    )

@@ -33,8 +33,11 @@ class EventRenderer(Renderer):
     `response.function_call_arguments.delta`); all are closed at the end, before the terminal
     event. An answer with neither text nor calls still has its (empty) message."""
 
-    def __init__(self, shape: ResponseShape) -> None:
+    def __init__(self, shape: ResponseShape, *, starting_after: int = -1) -> None:
         self.shape = shape
+        # A reconnecting client's cursor: events up to this sequence number are rendered (so
+        # the numbering is exactly the first one's) but not sent again.
+        self.starting_after = starting_after
         self._seq = 0
         self._text: list[str] = []
         self._usage: Usage | None = None
@@ -44,8 +47,11 @@ class EventRenderer(Renderer):
         self._calls = ToolCallAssembler()
 
     def event(self, kind: str, **data: Any) -> bytes:
-        body = {"type": kind, "sequence_number": self._seq, **data}
+        seq = self._seq
         self._seq += 1
+        if seq <= self.starting_after:
+            return b""
+        body = {"type": kind, "sequence_number": seq, **data}
         return sse.encode(dumps(body), event=kind)
 
     def _where(self) -> dict[str, Any]:

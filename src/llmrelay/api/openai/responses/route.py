@@ -1,21 +1,22 @@
-"""`POST /v1/responses` and `GET /v1/responses/{id}`: Responses, streamed or not, on the
-answer pipeline; kept responses continue with `previous_response_id`.
+"""`POST /v1/responses`: Responses, streamed or not, on the answer pipeline; kept responses
+continue with `previous_response_id`.
 
-Nobody resumes a /v1 stream, so when its client leaves the upstream generation stops at once.
+A response that is not `background` stops at once when its client leaves. A background one
+runs to its end and is read, resumed and cancelled by id (responses/background.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep, StoreDep
 from llmrelay.api.openai.errors import OpenAIError
 from llmrelay.api.openai.models import provider_for
 from llmrelay.api.openai.params import JSON_OR_SSE, beyond_provider
-from llmrelay.api.openai.responses.kept import answer_calls, history_of, kept_response, response_keeper
+from llmrelay.api.openai.responses.background import SHAPE
+from llmrelay.api.openai.responses.kept import history_of, keep_started, kept_response, response_keeper
 from llmrelay.api.openai.responses.render import EventRenderer
 from llmrelay.api.openai.responses.schema import (
     ResponsesRequest,
@@ -26,7 +27,7 @@ from llmrelay.api.openai.responses.schema import (
     tool_choice,
     unsupported_responses,
 )
-from llmrelay.api.openai.responses.shape import ResponseShape, body_of, new_response_id
+from llmrelay.api.openai.responses.shape import ResponseShape, new_response_id, shape_json
 from llmrelay.providers.base import ChatMessage, GenerationRequest
 from llmrelay.streams import Identity
 
@@ -82,6 +83,7 @@ async def create_response(
         text_format=body.text.format.model_dump(by_alias=True, exclude_none=True)
         if body.text and body.text.format
         else {"type": "text"},
+        background=bool(body.background),
     )
     generation_request = GenerationRequest(
         messages=messages,
@@ -97,25 +99,22 @@ async def create_response(
     if problem is not None:
         raise problem
     permit = await pipeline.admit(caller, provider, generation_request)
+    if shape.background:
+        await keep_started(store, caller, shape, history)
     generation = pipeline.start(
         provider,
         generation_request,
         Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
         resumable=False,
+        # A background response runs to its end whoever listens; it is read, resumed from
+        # any sequence number, or cancelled by id (responses/background.py).
+        detached=shape.background,
         on_end=response_keeper(store, caller, shape, history),
         generation_id=shape.id,
-        meta={"route": ROUTE, "model": body.model},
+        meta={"route": ROUTE, "model": body.model, SHAPE: shape_json(shape)},
         permit=permit,
         label=caller.label,
     )
+    if shape.background and not body.stream:
+        return JSONResponse(shape.body("queued"))
     return await pipeline.answer(request, generation, EventRenderer(shape), stream=bool(body.stream))
-
-
-@router.get("/responses/{response_id}", summary="A kept response")
-async def get_response(response_id: str, store: StoreDep, caller: CallerDep) -> dict[str, Any]:
-    record = await kept_response(store, caller, response_id)
-    if record is None:
-        raise OpenAIError(
-            404, f"No response found with id '{response_id}'.", param="response_id", code="not_found"
-        )
-    return body_of(record, answer_calls(record))

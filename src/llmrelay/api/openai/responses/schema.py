@@ -160,8 +160,8 @@ def unsupported_responses(body: ResponsesRequest) -> OpenAIError | None:
         )
     if body.reasoning:
         return refuse("reasoning", "reasoning options are not supported.")
-    if body.background:
-        return refuse("background", "background responses are not supported.")
+    if body.background and body.store is False:
+        return OpenAIError(400, "background responses need store=true.", param="background")
     for name in ("conversation", "prompt"):
         if getattr(body, name) is not None:
             return refuse(name, "not supported by this server; send the input itself.")

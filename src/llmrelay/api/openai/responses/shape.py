@@ -6,8 +6,9 @@ The same shape serves every streamed event, the whole answer, and a kept respons
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmrelay.providers.base import FinishReason, ToolCall, Usage
@@ -23,6 +24,8 @@ _STATUS: dict[FinishReason, tuple[str, str | None]] = {
     "error": ("failed", None),
     "tool_calls": ("completed", None),
 }
+# What a kept response's status is while its answer runs (background responses).
+RUNNING = frozenset({"queued", "in_progress"})
 
 
 def new_response_id() -> str:
@@ -61,6 +64,7 @@ class ResponseShape:
     tool_choice: Any = "auto"
     parallel_tool_calls: bool = True
     text_format: dict[str, Any] = field(default_factory=lambda: {"type": "text"})
+    background: bool = False
 
     @property
     def message_id(self) -> str:
@@ -106,7 +110,7 @@ class ResponseShape:
             "object": "response",
             "created_at": self.created_at,
             "status": status,
-            "background": False,
+            "background": self.background,
             "completed_at": int(time.time()) if status == "completed" else None,
             "error": error,
             "incomplete_details": {"reason": incomplete} if incomplete else None,
@@ -151,6 +155,16 @@ class ResponseShape:
 
 def output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def shape_json(shape: ResponseShape) -> str:
+    """The shape as text, kept with a running response (its generation's meta), so whoever
+    replays its events later renders them exactly as they were first sent."""
+    return json.dumps(asdict(shape), ensure_ascii=False, separators=(",", ":"))
+
+
+def shape_of(text: str) -> ResponseShape:
+    return ResponseShape(**json.loads(text))
 
 
 def body_of(record: ResponseRecord, calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
