@@ -1,8 +1,9 @@
 """`POST /v1/responses`: Responses, streamed or not, on the answer pipeline; kept responses
 continue with `previous_response_id`.
 
-A response that is not `background` stops at once when its client leaves. A background one
-runs to its end and is read, resumed and cancelled by id (responses/background.py).
+A streamed response outlives a dropped connection for LLMRELAY_DETACH_GRACE_SECONDS (a
+whole one stops when its client leaves). A background one runs to its end. Either is read,
+resumed from a sequence number and cancelled by id (responses/background.py).
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ async def create_response(
         provider,
         generation_request,
         Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
-        resumable=False,
+        # A streamed response outlives a dropped connection for the grace period, as
+        # /chat-stream does, so GET ?stream=true&starting_after=N can pick it up again.
+        resumable=bool(body.stream),
         # A background response runs to its end whoever listens; it is read, resumed from
         # any sequence number, or cancelled by id (responses/background.py).
         detached=shape.background,
