@@ -61,8 +61,8 @@ def test_env_keys_are_required_on_v1(env_keyed: str, caplog: pytest.LogCaptureFi
     # A prefix of a key, or the key under another scheme, is no key.
     for header in (f"Bearer {ENV_KEYS[0][:-1]}", f"Basic {ENV_KEYS[0]}", ENV_KEYS[0]):
         assert httpx.get(f"{env_keyed}/v1/models", headers={"Authorization": header}).status_code == 401
-    # The logs were captured: each answer above wrote its "finished" line (and the refusals
-    # their access lines), so a key written anywhere would be in this text.
+    # The logs were captured: each answer above wrote its "finished" line, so a key logged
+    # anywhere in this process (the server runs in it) would be in this text.
     finished = [r for r in caplog.records if "finished: reason=stop" in r.getMessage()]
     assert len(finished) == 2 * len(ENV_KEYS)
     for key in (*ENV_KEYS, "sk-wrong"):
