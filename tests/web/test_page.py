@@ -3,7 +3,7 @@ answer at a time — streaming, Stop, errors, markup, dropped connections, the e
 
 Each test serves a real llmrelay (with a fresh SQLite file) on a free port; a ScriptedProvider
 sets the timing, so "while it streams" is a real window, and tells how often the model was asked
-and whether it was stopped. Conversations (history, reloads, the list) are in test_browser_chat.py.
+and whether it was stopped. Conversations (history, reloads, the list) are in test_page_conversations.py.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def test_a_refused_message_shows_the_servers_detail_and_stays_in_the_box(
     page: Page, prompt: str, shown: str
 ) -> None:
     # Refused before anything is stored. (A model failing before its answer starts is stored,
-    # and the page opens it: test_browser_keys.py.)
+    # and the page opens it: test_page_keys.py.)
     provider = ScriptedProvider(Script(["never"]))
     with llmrelay(provider, max_message_chars=40) as url:
         page.goto(url)

@@ -1,7 +1,7 @@
 """The chat page's conversations, in a real browser: turns that share a history, a reload (after
 an answer, and in the middle of one), the list, New chat, rename and delete.
 
-As in test_browser.py: a real llmrelay with a fresh SQLite file on a free port, a ScriptedProvider
+As in test_page.py: a real llmrelay with a fresh SQLite file on a free port, a ScriptedProvider
 that sets the timing and records what the model was asked, Debian's chromium through Playwright.
 """
 

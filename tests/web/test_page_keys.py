@@ -2,7 +2,7 @@
 the right one, a reload, "Forget key", and that the key only ever travels in a header. Also: the
 model failing before a new chat's answer starts opens the conversation the server stored.
 
-As in test_browser.py: a real llmrelay (LLMRELAY_API_KEYS through make_settings) with a fresh
+As in test_page.py: a real llmrelay (LLMRELAY_API_KEYS through make_settings) with a fresh
 SQLite file on a free port, a ScriptedProvider, Debian's chromium through Playwright.
 """
 
