@@ -31,5 +31,10 @@ def subprocess_env(**values: str) -> dict[str, str]:
     """The environment for an `llmrelay` subprocess: this one (PATH, PYTHONPATH…) without any
     scrubbed variable, plus `values`. Subprocesses get their settings only from here."""
     env = {name: value for name, value in os.environ.items() if name not in scrubbed_names(os.environ)}
+    if env.get("PYTHONPATH"):
+        # Absolute, because a subprocess runs in its own working directory: `PYTHONPATH=src`
+        # would silently fall back to the installed llmrelay instead of the sources under test.
+        entries = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(entry) for entry in entries if entry)
     env.update(values)
     return env
