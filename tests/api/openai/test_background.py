@@ -11,10 +11,11 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import Script, ScriptedProvider, split_into_deltas
-from tests.conftest import make_settings
-from tests.fake_openai import FakeOpenAI
-from tests.fake_openai import Script as FakeScript
-from tests.servers import serve
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import Script as FakeScript
+from tests.support.servers import serve
+from tests.support.settings import make_settings
+from tests.support.wait import wait_until
 
 REPLY = "one two three four five six seven eight nine ten"
 
@@ -66,32 +67,29 @@ def test_a_cut_stream_resumes_after_its_last_sequence_number_with_exactly_the_re
     assert events[-1].response.output_text == REPLY  # type: ignore[attr-defined]
 
 
-def test_cancel_stops_a_background_response_and_it_reads_back_cancelled() -> None:
-    fake = FakeOpenAI()
+def test_cancel_stops_a_background_response_and_it_reads_back_cancelled(
+    fake: FakeOpenAI, fake_url: str
+) -> None:
     fake.script = FakeScript(deltas=tuple(f" w{i}" for i in range(200)), delay_seconds=0.05)
-    with serve(fake) as fake_url:
-        settings = make_settings(
-            provider="openai-compatible",
-            model="upstream-model",
-            openai_api_key="sk-upstream",
-            openai_base_url=f"{fake_url}/v1",
-            upstream_max_retries=0,
-        )
-        with (
-            serve(create_app(settings)) as url,
-            openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as client,
-        ):
-            started = client.responses.create(model="upstream-model", input="go on", background=True)
-            deadline = time.monotonic() + 5
-            while not fake.streams:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            asked = time.monotonic()
-            cancelled = client.responses.cancel(started.id)
-            assert cancelled.status == "cancelled"
-            gone = fake.streams[-1].disconnected_at
-            assert gone is not None and gone - asked <= 1.0  # the upstream stream was closed
-            assert client.responses.retrieve(started.id).status == "cancelled"
+    settings = make_settings(
+        provider="openai-compatible",
+        model="upstream-model",
+        openai_api_key="sk-upstream",
+        openai_base_url=f"{fake_url}/v1",
+        upstream_max_retries=0,
+    )
+    with (
+        serve(create_app(settings)) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as client,
+    ):
+        started = client.responses.create(model="upstream-model", input="go on", background=True)
+        wait_until(lambda: fake.streams, timeout=5, what="the upstream stream")
+        asked = time.monotonic()
+        cancelled = client.responses.cancel(started.id)
+        assert cancelled.status == "cancelled"
+        gone = fake.streams[-1].disconnected_at
+        assert gone is not None and gone - asked <= 1.0  # the upstream stream was closed
+        assert client.responses.retrieve(started.id).status == "cancelled"
 
 
 def test_unknown_ids_and_a_stream_no_longer_held(client: openai.OpenAI) -> None:
