@@ -1,0 +1,193 @@
+"""A stand-in for Anthropic's Messages API, at the HTTP wire level, for tests (Anthropic is
+unreachable here).
+
+`FakeAnthropic` is an ASGI app (serve it with `tests.servers.serve`) answering
+`POST /v1/messages`, streamed or not, and `POST /v1/messages/count_tokens`, with the bodies and
+events the real API sends, in its order and shapes (the field names are those of the
+`anthropic` SDK's `types`: `RawMessageStartEvent`, `RawContentBlockDeltaEvent`…):
+
+    event: message_start        {"type":"message_start","message":{… "content":[], "stop_reason":null, "usage":{…}}}
+    event: content_block_start  {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+    event: ping                 {"type":"ping"}
+    event: content_block_delta  {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"…"}}
+    event: content_block_stop   {"type":"content_block_stop","index":0}
+    event: message_delta        {"type":"message_delta","delta":{"stop_reason":…,"stop_sequence":…},"usage":{…}}
+    event: message_stop         {"type":"message_stop"}
+
+Errors are `{"type":"error","error":{"type":…,"message":…},"request_id":…}` with the real
+statuses; a failure mid-stream is `event: error` with the same body. A test sets `fake.script`
+to choose what happens; the fake records each request (`fake.requests`) and each stream's fate
+(`fake.streams`: whether its client disconnected before the end, and when).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+# The stream machinery (recording a client that leaves, dropping a connection) is the OpenAI
+# fake's: both fakes stream SSE over uvicorn the same way.
+from tests.fake_openai import Received, StreamRecord, _Drop, _Streamed
+
+# status: (error type, message) as Anthropic answers them.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "temperature: Input should be less than or equal to 1"),
+    401: ("authentication_error", "invalid x-api-key"),
+    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "model: claude-nonexistent"),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
+    500: ("api_error", "Internal server error"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+@dataclass
+class Script:
+    """What the fake does with the next requests. Counts are deltas sent before the event."""
+
+    deltas: Sequence[str] = ("Hello", " there", "!")
+    delay_seconds: float = 0.0  # before each delta
+    status: int | None = None  # answer with this HTTP error instead of a message
+    error_message: str | None = None  # for `status` and `fail_after`
+    fail_after: int | None = None  # then `event: error`
+    error_type: str = "overloaded_error"  # of that mid-stream error
+    drop_after: int | None = None  # then close the TCP connection mid-body
+    end_after: int | None = None  # then end the body cleanly, with no message_stop
+    stop_reason: str = "end_turn"  # end_turn | max_tokens | stop_sequence | refusal …
+    stop_sequence: str | None = None  # the one that matched, with stop_reason="stop_sequence"
+    input_tokens: int = 17
+    output_tokens: int | None = None  # default: one per delta
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event}\ndata: {text}\n\n".encode()
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake0001"}
+
+
+class FakeAnthropic:
+    def __init__(self, script: Script | None = None) -> None:
+        self.script = script or Script()
+        self.requests: list[Received] = []
+        self.streams: list[StreamRecord] = []
+        self._app = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+            ]
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _receive(self, request: Request) -> dict[str, Any]:
+        body = await request.json()
+        port = request.client.port if request.client else None
+        self.requests.append(Received(request.url.path, dict(request.headers), body, port))
+        return body  # type: ignore[no-any-return]
+
+    def _error(self, status: int, request: Request) -> JSONResponse:
+        kind, message = ERRORS.get(status, ("api_error", "Something went wrong."))
+        if status == 401:
+            # Echo the key whole, to prove llmrelay never passes an upstream's 401 text on.
+            sent = request.headers.get("x-api-key") or request.headers.get("authorization", "")
+            message = f"invalid x-api-key: {sent.removeprefix('Bearer ')}"
+        return JSONResponse(
+            error_body(kind, self.script.error_message or message),
+            status_code=status,
+            headers={"request-id": "req_fake0001"},
+        )
+
+    async def _messages(self, request: Request) -> Response:
+        body = await self._receive(request)
+        script = self.script
+        if script.status is not None:
+            return self._error(script.status, request)
+        if body.get("stream"):
+            return _Streamed(self, request.url.path, self._events(script, body))
+        return JSONResponse(self._message(script, body, done=True))
+
+    async def _count_tokens(self, request: Request) -> Response:
+        await self._receive(request)
+        if self.script.status is not None:
+            return self._error(self.script.status, request)
+        return JSONResponse({"input_tokens": self.script.input_tokens})
+
+    # -- shapes --------------------------------------------------------------------------
+
+    @staticmethod
+    def _output_tokens(script: Script) -> int:
+        return script.output_tokens if script.output_tokens is not None else len(script.deltas)
+
+    def _message(self, script: Script, body: dict[str, Any], *, done: bool) -> dict[str, Any]:
+        """A `message` object: whole (`done`), or as message_start carries it."""
+        return {
+            "id": "msg_fake0001",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "claude-test"),
+            "content": [{"type": "text", "text": "".join(script.deltas)}] if done else [],
+            "stop_reason": script.stop_reason if done else None,
+            "stop_sequence": script.stop_sequence if done else None,
+            "usage": {
+                "input_tokens": script.input_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                # message_start reports the first output token already, as the real API does.
+                "output_tokens": self._output_tokens(script) if done else 1,
+                "service_tier": "standard",
+            },
+        }
+
+    async def _events(self, script: Script, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        yield _sse(
+            "message_start", {"type": "message_start", "message": self._message(script, body, done=False)}
+        )
+        yield _sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+        yield _sse("ping", {"type": "ping"})
+        for sent in range(len(script.deltas) + 1):
+            if sent == script.fail_after:
+                message = script.error_message or ERRORS.get(529, ("", "Overloaded"))[1]
+                yield _sse("error", error_body(script.error_type, message))
+                return
+            if sent == script.drop_after:
+                raise _Drop
+            if sent == script.end_after:
+                return
+            if sent == len(script.deltas):
+                break
+            if script.delay_seconds:
+                await asyncio.sleep(script.delay_seconds)
+            delta = {"type": "text_delta", "text": script.deltas[sent]}
+            yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": script.stop_reason, "stop_sequence": script.stop_sequence},
+                "usage": {
+                    "input_tokens": script.input_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "output_tokens": self._output_tokens(script),
+                },
+            },
+        )
+        yield _sse("message_stop", {"type": "message_stop"})
