@@ -4,7 +4,7 @@
 
     [[models]]
     name = "fast"                   # what clients put in "model" (required, unique)
-    provider = "openai-compatible"  # the kind (required): local | openai | openai-compatible | scripted
+    provider = "openai-compatible"  # the kind (required): local | openai | openai-compatible | anthropic | scripted
     model = "llama3.2"              # then the keys of that kind (see README, "Several models")
     base_url = "http://127.0.0.1:11434/v1"
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from llmrelay.store.records import KeyLimits
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+ANTHROPIC_DEFAULT_MODEL = "claude-haiku-4-5"
 
 
 class SettingsError(Exception):
@@ -36,12 +37,12 @@ class Settings(BaseSettings):
     provider: str = Field(
         "auto",
         description="auto (openai when OPENAI_API_KEY is set, else local), local, openai, "
-        "openai-compatible, or scripted (deterministic, for tests and benchmarks).",
+        "openai-compatible, anthropic, or scripted (deterministic, for tests and benchmarks).",
     )
     model: str | None = Field(
         None,
-        description="Model name for the provider (default gpt-4o-mini for openai; "
-        "the file's own name for local).",
+        description="Model name for the provider (default gpt-4o-mini for openai, "
+        "claude-haiku-4-5 for anthropic; the file's own name for local).",
     )
     openai_api_key: SecretStr | None = Field(
         None,
@@ -52,6 +53,16 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
         description="Base URL of the OpenAI API or an OpenAI-compatible server.",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key"),
+        description="Key for the anthropic provider (read as the Anthropic SDK reads it).",
+    )
+    anthropic_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
+        description="Base URL of Anthropic's API (default: Anthropic's own), for a proxy or gateway.",
     )
     local_model_path: Path | None = Field(
         None,
@@ -179,7 +190,7 @@ class Settings(BaseSettings):
 
 def env_name(field: str) -> str:
     """The environment variable a user sets for `field`."""
-    if field in ("openai_api_key", "openai_base_url"):
+    if field in ("openai_api_key", "openai_base_url", "anthropic_api_key", "anthropic_base_url"):
         return field.upper()
     return f"LLMRELAY_{field.upper()}"
 

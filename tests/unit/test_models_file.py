@@ -35,7 +35,8 @@ def entry(body: str, name: str = "a") -> str:
 MISTAKES = [
     (
         entry('provider = "scripted"') + entry('provider = "foo"', "fast"),
-        "entry 2 (name 'fast'): unknown provider 'foo' (one of local, openai, openai-compatible, scripted).",
+        "entry 2 (name 'fast'): unknown provider 'foo' (one of local, openai, openai-compatible, anthropic, "
+        "scripted).",
     ),
     ('[[models]]\nprovider = "scripted"\n', "entry 1: name is required"),
     ('[[models]]\nname = ""\nprovider = "scripted"\n', "entry 1: name is required"),
@@ -75,6 +76,14 @@ MISTAKES = [
     (
         entry('provider = "openai"'),
         "provider 'openai' needs a key: set OPENAI_API_KEY or name a variable in api_key_env.",
+    ),
+    (
+        entry('provider = "anthropic"'),
+        "provider 'anthropic' needs a key: set ANTHROPIC_API_KEY or name a variable in api_key_env.",
+    ),
+    (
+        entry('provider = "anthropic"\ncontext_tokens = 4096'),
+        "context_tokens does not apply to provider 'anthropic'.",
     ),
     (entry('provider = "local"\npath = "missing.gguf"'), "entry 1 (name 'a'): path: no file at"),
     ("[[models]\n", "is not valid TOML"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from llmrelay.providers.anthropic.config import AnthropicConfig
 from llmrelay.providers.local import LocalConfig
 from llmrelay.providers.openai_sdk.config import OpenAICompatibleConfig, OpenAIConfig
 from llmrelay.providers.registry import PROVIDER_KINDS, build_provider, config_from_settings
@@ -14,14 +15,14 @@ from tests.support.settings import make_settings
 
 
 def test_the_settings_accept_exactly_the_declared_kinds_and_auto() -> None:
-    assert PROVIDER_KINDS == ("local", "openai", "openai-compatible", "scripted")
+    assert PROVIDER_KINDS == ("local", "openai", "openai-compatible", "anthropic", "scripted")
     for kind in (*PROVIDER_KINDS, "auto"):
         assert make_settings(provider=kind).provider == kind
     with pytest.raises(SettingsError) as raised:
-        load_settings(_env_file=None, provider="anthropic")
+        load_settings(_env_file=None, provider="bedrock")
     assert str(raised.value) == (
         "LLMRELAY_PROVIDER is invalid: must be auto or one of local, openai, openai-compatible, "
-        "scripted (got 'anthropic')."
+        "anthropic, scripted (got 'bedrock')."
     )
 
 
@@ -66,11 +67,25 @@ async def test_environment_settings_become_the_same_config_objects() -> None:
     assert isinstance(keyless_config, OpenAICompatibleConfig)
     assert keyless_config.api_key(keyless) is None
 
+    claude = make_settings(
+        provider="anthropic", anthropic_api_key="sk-ant-k", anthropic_base_url="http://h:1"
+    )
+    anthropic = config_from_settings(claude)
+    assert isinstance(anthropic, AnthropicConfig)
+    assert (anthropic.name, anthropic.base_url) == ("claude-haiku-4-5", "http://h:1")
+    anthropic_key = anthropic.api_key(claude)
+    assert anthropic_key is not None and anthropic_key.get_secret_value() == "sk-ant-k"
+
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         ({"provider": "openai"}, "LLMRELAY_PROVIDER=openai needs OPENAI_API_KEY to be set."),
+        ({"provider": "anthropic"}, "LLMRELAY_PROVIDER=anthropic needs ANTHROPIC_API_KEY to be set."),
+        (
+            {"provider": "anthropic", "anthropic_api_key": "k", "anthropic_base_url": "h:1"},
+            "LLMRELAY_PROVIDER=anthropic: base_url 'h:1' must be an http:// or https:// URL.",
+        ),
         (
             {"provider": "openai-compatible", "model": "m"},
             "LLMRELAY_PROVIDER=openai-compatible needs OPENAI_BASE_URL",
@@ -105,5 +120,5 @@ def test_a_config_takes_exactly_its_own_keys() -> None:
     }
     assert set(ScriptedConfig.model_fields) == {"name", "provider", "model", "reply", "delay_seconds"}
     shared = {"name", "provider", "model", "base_url", "api_key_env", "max_output_tokens"}
-    for config in (OpenAIConfig, OpenAICompatibleConfig):
+    for config in (OpenAIConfig, OpenAICompatibleConfig, AnthropicConfig):
         assert set(config.model_fields) == shared | {"timeout_seconds", "max_retries"}

@@ -68,6 +68,8 @@ class GenerationRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    # Sample from the k likeliest tokens only (providers that lack it list it in `cannot`).
+    top_k: int | None = None
     stop: Sequence[str] = ()
     # The upstream model name; None means the provider's own default.
     model: str | None = None

@@ -178,7 +178,7 @@ class LocalProvider:
             kwargs["temperature"] = request.temperature
         if request.top_p is not None:
             kwargs["top_p"] = request.top_p
-        for name in ("seed", "presence_penalty", "frequency_penalty"):
+        for name in ("seed", "presence_penalty", "frequency_penalty", "top_k"):
             value = getattr(request, name)
             if value is not None:
                 kwargs[name] = value

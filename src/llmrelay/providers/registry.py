@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from llmrelay.providers.anthropic.config import AnthropicConfig
 from llmrelay.providers.config import CONFIG_ERROR, KindConfig
 from llmrelay.providers.local import LocalConfig
 from llmrelay.providers.openai_sdk.config import OpenAICompatibleConfig, OpenAIConfig
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from llmrelay.settings import Settings
 
 ModelConfig = Annotated[
-    LocalConfig | OpenAIConfig | OpenAICompatibleConfig | ScriptedConfig,
+    LocalConfig | OpenAIConfig | OpenAICompatibleConfig | AnthropicConfig | ScriptedConfig,
     Field(discriminator="provider"),
 ]
 

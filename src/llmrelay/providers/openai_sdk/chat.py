@@ -40,6 +40,8 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 
 class ChatCompletionsProvider(OpenAISDKProvider):
     name = "openai-compatible"
+    # Chat Completions has no top_k (some servers take one, but not as the API defines it).
+    cannot = frozenset({"top_k"})
 
     def open_stream(self, request: GenerationRequest) -> OpenedStream:
         params: dict[str, Any] = {

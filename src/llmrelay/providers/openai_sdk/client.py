@@ -164,7 +164,7 @@ class OpenAISDKProvider(ABC):
             if not parser.complete:
                 raise ProviderError(CLOSED_EARLY)
             if parser.ended:
-                await _drain(events)
+                await drain(events)
         for closing in parser.closing_events():
             yield closing
 
@@ -209,9 +209,10 @@ async def json_events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
         await events.aclose()
 
 
-async def _drain(events: AsyncIterator[object]) -> None:
+async def drain(events: AsyncIterator[object]) -> None:
     """Read what is left after the last event: a fully read response lets the client reuse
-    its (TLS) connection. The answer is complete, so errors here are nobody's concern."""
+    its (TLS) connection. The answer is complete, so errors here are nobody's concern.
+    (The anthropic backend drains its streams with it too.)"""
     with contextlib.suppress(httpx2.TransportError, httpx_sse.SSEError, ValueError, TimeoutError):
         async with asyncio.timeout(_DRAIN_SECONDS):
             async for _ in events:

@@ -35,8 +35,8 @@ _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 class ResponsesProvider(OpenAISDKProvider):
     name = "openai"
-    # The Responses API has no stop sequences, seed or penalties: asked for, they are a 400.
-    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty"})
+    # The Responses API has no stop sequences, seed, penalties or top_k: asked for, they are a 400.
+    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k"})
 
     def open_stream(self, request: GenerationRequest) -> OpenedStream:
         params: dict[str, Any] = {
