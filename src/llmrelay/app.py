@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from llmrelay import __version__, auth, metrics
 from llmrelay.api import admin, chat, conversations, errors, openai, ops, tutorial, web
+from llmrelay.api.anthropic import route as anthropic_messages
 from llmrelay.limiter import Limiter
 from llmrelay.logs import RequestIdMiddleware, configure_logging
 from llmrelay.models import ModelRegistry
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(conversations.router)
     for router in openai.routers:
         app.include_router(router)
+    app.include_router(anthropic_messages.router)
     app.include_router(ops.router)
     app.include_router(admin.router)
     metrics.install(app, app_metrics)

@@ -1,10 +1,11 @@
-"""API keys: `Authorization: Bearer <key>` on every route but an explicit open list.
+"""API keys: `Authorization: Bearer <key>` (or `x-api-key: <key>`, as Anthropic's clients send
+it) on every route but an explicit open list.
 
 Keys come from two places: `LLMRELAY_API_KEYS` (compared in constant time) and the store
 (`llmrelay keys create`; only a hash is kept, so a key is found by hashing what was sent).
 While neither holds a key, the server is open, as it is on a laptop serving 127.0.0.1. Once
 either does, a request without a valid key gets 401 (the error handlers give it OpenAI's
-shape under /v1, `{"detail"}` elsewhere).
+shape under /v1, Anthropic's under /v1/messages, `{"detail"}` elsewhere).
 
 `guard` is installed app-wide and fails closed: every route needs a key except those whose
 endpoint is marked `@open_route` (the page, health, metrics), so a router added later is
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 
+from llmrelay.api.anthropic.errors import is_messages_path
 from llmrelay.limiter import Tenant
 from llmrelay.store import NO_KEY_OWNER, ApiKeyRecord, KeyLimits, Owner, Store, env_key_owner
 
@@ -84,6 +86,15 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
+def presented_key(request: Request) -> str | None:
+    """The key a request carries: `Authorization: Bearer <key>`, else `x-api-key: <key>`
+    (Claude Code and older Anthropic SDKs send that)."""
+    token = bearer_token(request)
+    if token is not None:
+        return token
+    return request.headers.get("x-api-key", "").strip() or None
+
+
 def matches_env_key(token: str, keys: list[str]) -> bool:
     """Constant time per key, and every key is compared: no early exit to time."""
     sent = token.encode("utf-8")
@@ -139,6 +150,11 @@ class KeyLookup:
 _MAX_CACHED_TOKENS = 10_000
 
 
+BEARER_HINT = "'Authorization: Bearer <key>'"
+# What Anthropic's clients know to send.
+API_KEY_HINT = "'x-api-key: <key>' (or 'Authorization: Bearer <key>')"
+
+
 class Authenticator:
     """Whether keys are in force, and which caller a token names."""
 
@@ -146,7 +162,7 @@ class Authenticator:
         self.env_keys = env_keys
         self.stored = stored
 
-    async def caller(self, token: str | None) -> Caller:
+    async def caller(self, token: str | None, *, hint: str = BEARER_HINT) -> Caller:
         """The caller a token names; 401 when keys are in force and it names none."""
         if token is not None:
             if self.env_keys and matches_env_key(token, self.env_keys):
@@ -160,7 +176,7 @@ class Authenticator:
         if token is None:
             raise HTTPException(
                 401,
-                "Missing API key: send it as 'Authorization: Bearer <key>'.",
+                f"Missing API key: send it as {hint}.",
                 headers=CHALLENGE,
             )
         raise HTTPException(401, "Incorrect API key provided.", headers=CHALLENGE)
@@ -188,7 +204,8 @@ async def guard(request: Request) -> None:
     if is_open(getattr(request.scope.get("route"), "endpoint", None)):
         return
     authenticator: Authenticator = request.app.state.runtime.auth
-    request.state.caller = await authenticator.caller(bearer_token(request))
+    hint = API_KEY_HINT if is_messages_path(request.url.path) else BEARER_HINT
+    request.state.caller = await authenticator.caller(presented_key(request), hint=hint)
 
 
 def current_caller(request: Request) -> Caller:

@@ -95,10 +95,13 @@ class Pipeline:
             # so a client reading the conversation next sees the failure.
             await generation.wait_finished()
             return renderer.failure(first)
-        return sse.event_stream(sse.follow(generation, 0, renderer, first=renderer.opening()))
+        body = sse.follow(generation, 0, renderer, first=renderer.opening())
+        return sse.event_stream(body, ping=renderer.ping_event())
 
     @staticmethod
     def attach(generation: Generation, after: int, renderer: Renderer) -> Response:
         """The events after `after`, then live; from the start, the opening comes first."""
         first = renderer.opening() if after == 0 else None
-        return sse.event_stream(sse.follow(generation, after, renderer, first=first))
+        return sse.event_stream(
+            sse.follow(generation, after, renderer, first=first), ping=renderer.ping_event()
+        )

@@ -1,7 +1,8 @@
 """Every error a client sees is JSON with a readable `detail`: never a stack trace or a secret.
 
-Under /v1 the same errors take OpenAI's shape instead (`api/openai/errors.py`), so OpenAI's
-SDKs raise their matching exceptions.
+Under /v1 the same errors take OpenAI's shape instead (`api/openai/errors.py`), and under
+/v1/messages Anthropic's (`api/anthropic/errors.py`), so each API's SDKs raise their matching
+exceptions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from llmrelay.api.anthropic import errors as anthropic_errors
 from llmrelay.api.disconnect import ClientGone
 from llmrelay.api.openai import errors as openai_errors
 from llmrelay.limiter import LimitExceeded
@@ -36,6 +38,8 @@ def describe_validation(exc: RequestValidationError) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if anthropic_errors.is_messages_path(request.url.path):
+        return anthropic_errors.as_response(anthropic_errors.from_validation(exc))
     if openai_errors.is_v1_path(request.url.path):
         return _openai(openai_errors.from_validation(exc))
     return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
@@ -43,6 +47,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if anthropic_errors.is_messages_path(request.url.path):
+        return anthropic_errors.as_response(anthropic_errors.from_http(exc))
     if openai_errors.is_v1_path(request.url.path):
         return _openai(openai_errors.from_http(exc))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -50,6 +56,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if anthropic_errors.is_messages_path(request.url.path):
+        internal = anthropic_errors.AnthropicError(500, "llmrelay hit an internal error; it is logged.")
+        return anthropic_errors.as_response(internal)
     if openai_errors.is_v1_path(request.url.path):
         return _openai(openai_errors.OpenAIError(500, "llmrelay hit an internal error; it is logged."))
     return JSONResponse({"detail": "llmrelay hit an internal error; it is logged."}, status_code=500)
@@ -76,6 +85,11 @@ async def _limit_exceeded(request: Request, exc: Exception) -> JSONResponse:
     """429 with Retry-After, and a sentence naming the limit and when it resets."""
     assert isinstance(exc, LimitExceeded)
     headers = limit_headers(exc)
+    if anthropic_errors.is_messages_path(request.url.path):
+        # Anthropic's SDKs read x-should-retry too: a spent budget is not retried.
+        return anthropic_errors.as_response(
+            anthropic_errors.AnthropicError(429, exc.message, headers=headers)
+        )
     if openai_errors.is_v1_path(request.url.path):
         return _openai(openai_errors.from_limit(exc, headers))
     body = {"detail": exc.message, "limit": exc.limit, "retry_after": exc.retry_after}

@@ -7,7 +7,9 @@ API's JSON events, Chat Completions chunks, Responses events. A renderer says fo
   the end), or None for events this format does not carry;
 - `failure(failure)`: a generation that failed before it started, as an HTTP response in this
   format's own error shape (the status is still ours to choose);
-- `whole(result)`: a non-streamed answer (formats that have one).
+- `whole(result)`: a non-streamed answer (formats that have one);
+- `ping_event()`: what keeps an idle stream open, where the format has its own (Anthropic's
+  `event: ping`); None for the SSE comment every client ignores.
 `replay(events)` shows a stored answer (no longer in memory) the way a live one was shown.
 
 A renderer holds the ids it puts on events, and any state a format needs across events (the
@@ -19,6 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 
+from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
 from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
@@ -37,6 +40,9 @@ class Renderer(ABC):
 
     def whole(self, result: GenerationResult) -> Response:
         raise NotImplementedError(f"{type(self).__name__} has no non-streamed form")
+
+    def ping_event(self) -> ServerSentEvent | None:
+        return None
 
     async def replay(self, events: Sequence[LogEvent]) -> AsyncIterator[bytes]:
         opening = self.opening()

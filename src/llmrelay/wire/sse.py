@@ -59,5 +59,9 @@ async def follow(
             yield chunk
 
 
-def event_stream(body: AsyncIterator[bytes]) -> EventSourceResponse:
-    return EventSourceResponse(body, headers=SSE_HEADERS, ping=PING_SECONDS, sep="\n")
+def event_stream(body: AsyncIterator[bytes], ping: ServerSentEvent | None = None) -> EventSourceResponse:
+    """`body` as an event stream; every PING_SECONDS of quiet, `ping` (default: a comment)."""
+    factory = None if ping is None else (lambda: ping)
+    return EventSourceResponse(
+        body, headers=SSE_HEADERS, ping=PING_SECONDS, sep="\n", ping_message_factory=factory
+    )

@@ -45,12 +45,12 @@ from llmrelay.providers.base import (
 from llmrelay.providers.openai_sdk.client import drain, estimate_tokens, json_events
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY, UNREADABLE, broken_stream, safe_url
 
-# Anthropic's stop reasons in llmrelay's words. `tool_use` and `pause_turn` end a turn normally
-# (tools come with the content model, issue 9); the context window running out is a length stop.
+# Anthropic's stop reasons in llmrelay's words. `pause_turn` ends a turn normally; the context
+# window running out is a length stop.
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "tool_use": "stop",
+    "tool_use": "tool_calls",
     "pause_turn": "stop",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",

@@ -1,0 +1,151 @@
+"""The Messages API's output: the whole `message`, and its event stream, exactly as Anthropic
+sends them (field names as in the `anthropic` SDK's types).
+
+The stream is
+
+    event: message_start        the message with empty content, stop_reason null, usage so far
+    event: content_block_start  index 0, an empty text block
+    event: ping
+    event: content_block_delta  one per text delta (`text_delta`)
+    event: content_block_stop
+    event: message_delta        stop_reason, stop_sequence, usage (cumulative: the totals)
+    event: message_stop
+
+with `event: ping` every 15 s while it is idle (`ping_event`), and `event: error` (Anthropic's
+error body) in place of the end when the generation fails after the stream started.
+`message_start` can only estimate the input tokens (the tokens spent come into the log at the
+end); `message_delta` then carries the generation's counts, which the SDKs take as the final
+ones. A failure before the stream started is Anthropic's error response (`failure`).
+
+Tool use will add blocks here: a `tool_use` block with `input_json_delta`s after the text block
+(indices 1…), once generations carry tool calls (issue 9).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sse_starlette import ServerSentEvent
+from starlette.responses import Response
+
+from llmrelay.api.anthropic.errors import as_response, failure_body, from_failure
+from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
+from llmrelay.streams import Failure, GenerationResult, LogEvent
+from llmrelay.wire import sse
+from llmrelay.wire.renderer import Renderer
+
+# llmrelay's finish reasons as Anthropic's stop reasons (a cancelled answer has no reader).
+STOP_REASONS: dict[FinishReason, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+    "tool_calls": "tool_use",
+    "cancelled": "end_turn",
+    "error": "end_turn",
+}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    # Nothing is cached here: the cache counts are truly zero.
+    return {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+    }
+
+
+def tokens_of(usage: Usage | None) -> tuple[int, int]:
+    if usage is None:
+        return 0, 0
+    return usage.input_tokens or 0, usage.output_tokens or 0
+
+
+def message_body(
+    message_id: str, model: str, text: str | None, stop_reason: str | None, tokens: tuple[int, int]
+) -> dict[str, Any]:
+    """A `message` object: whole (`text` given), or as `message_start` carries it (None)."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}] if text else [],
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage_body(*tokens),
+    }
+
+
+def event(kind: str, data: dict[str, Any]) -> bytes:
+    return sse.encode(dumps({"type": kind, **data}), event=kind)
+
+
+PING = event("ping", {})
+
+
+def _ping() -> ServerSentEvent:
+    return ServerSentEvent(data=dumps({"type": "ping"}), event="ping", sep="\n")
+
+
+class MessagesRenderer(Renderer):
+    """A generation as the Messages API shows it: its event stream, or the whole `message`;
+    a failure before start in Anthropic's error body."""
+
+    def __init__(self, message_id: str, model: str, *, prompt_tokens: Callable[[], int]) -> None:
+        self.message_id = message_id
+        self.model = model
+        # For message_start: the prompt's tokens as llmrelay counts them (before any usage).
+        self.prompt_tokens = prompt_tokens
+        self._usage: Usage | None = None
+
+    def opening(self) -> bytes:
+        start = message_body(self.message_id, self.model, None, None, (self.prompt_tokens(), 0))
+        return b"".join(
+            [
+                event("message_start", {"message": start}),
+                event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+                PING,
+            ]
+        )
+
+    def ping_event(self) -> ServerSentEvent:
+        return _ping()
+
+    def failure(self, failure: Failure) -> Response:
+        return as_response(from_failure(failure))
+
+    def whole(self, result: GenerationResult) -> Response:
+        stop_reason = STOP_REASONS[result.finish_reason]
+        body = message_body(self.message_id, self.model, result.text, stop_reason, tokens_of(result.usage))
+        return JSONResponse(body)
+
+    def render(self, seq: int, item: LogEvent) -> bytes | None:
+        if isinstance(item, TextDelta):
+            delta = {"type": "text_delta", "text": item.text}
+            return event("content_block_delta", {"index": 0, "delta": delta})
+        if isinstance(item, Usage):
+            self._usage = item
+            return None
+        if isinstance(item, Failure):
+            # Anthropic ends a failed stream with the error event alone.
+            return sse.encode(dumps(failure_body(item)), event="error")
+        if isinstance(item, Finished):
+            if item.reason == "error":
+                return None  # the error event said it all
+            ending = {"stop_reason": STOP_REASONS[item.reason], "stop_sequence": None}
+            return b"".join(
+                [
+                    event("content_block_stop", {"index": 0}),
+                    event("message_delta", {"delta": ending, "usage": usage_body(*tokens_of(self._usage))}),
+                    event("message_stop", {}),
+                ]
+            )
+        return None

@@ -1,0 +1,89 @@
+"""POST /v1/messages and POST /v1/messages/count_tokens: Anthropic's Messages API, on every
+model this server serves (the embedded one, OpenAI, OpenAI-compatible servers, Anthropic).
+
+A thin route on the answer pipeline: the request is checked and translated (`translate`), the
+generation starts with its identity (usage and metrics observe it), not resumable (nobody
+resumes a Messages stream: when its client leaves, the upstream generation stops at once), and
+the answer goes out through `MessagesRenderer`, as Anthropic sends it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from llmrelay.accounting import prompt_tokens
+from llmrelay.api.anthropic.errors import AnthropicError
+from llmrelay.api.anthropic.render import MessagesRenderer
+from llmrelay.api.anthropic.schema import CountTokensRequest, MessagesRequest
+from llmrelay.api.anthropic.translate import generation_request, prompt_messages, unsupported
+from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep
+from llmrelay.models import ModelRegistry
+from llmrelay.providers.base import GenerationRequest, Provider
+from llmrelay.streams import Identity
+
+ROUTE = "/v1/messages"
+router = APIRouter(prefix="/v1", tags=["anthropic"])
+
+JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/json": {}, "text/event-stream": {}},
+        "description": "The message; with stream=true, Server-Sent Events as Anthropic sends them.",
+    }
+}
+
+
+def new_message_id() -> str:
+    return f"msg_{secrets.token_hex(12)}"
+
+
+def provider_for(models: ModelRegistry, name: str) -> Provider:
+    provider = models.get(name)
+    if provider is None:
+        raise AnthropicError(404, f"model: {name} (this server has: {', '.join(models.names())})")
+    return provider
+
+
+@router.post("/messages", summary="Anthropic's Messages API, streamed or not", responses=JSON_OR_SSE)
+async def create_message(
+    body: MessagesRequest,
+    request: Request,
+    models: ModelsDep,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+) -> Response:
+    provider = provider_for(models, body.model)
+    problem = unsupported(body, provider, body.model)
+    if problem is not None:
+        raise problem
+    asked = generation_request(body, prompt_messages(body, settings.max_message_chars))
+    message_id = new_message_id()
+    # The caller's limits (a 429 in Anthropic's shape) before anything starts.
+    permit = await pipeline.admit(caller, provider, asked)
+    generation = pipeline.start(
+        provider,
+        asked,
+        Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
+        resumable=False,
+        generation_id=message_id,
+        meta={"route": ROUTE, "model": body.model},
+        permit=permit,
+        label=caller.label,
+    )
+    renderer = MessagesRenderer(message_id, body.model, prompt_tokens=lambda: prompt_tokens(provider, asked))
+    return await pipeline.answer(request, generation, renderer, stream=bool(body.stream))
+
+
+@router.post("/messages/count_tokens", summary="How many input tokens a Messages request takes")
+async def count_tokens(body: CountTokensRequest, models: ModelsDep, settings: SettingsDep) -> dict[str, int]:
+    """The model's own count where it is local; an estimate (about four characters a token)
+    for remote upstreams, which report exact usage with each answer."""
+    provider = provider_for(models, body.model)
+    problem = unsupported(body, provider, body.model)
+    if problem is not None:
+        raise problem
+    prompt = GenerationRequest(messages=prompt_messages(body, settings.max_message_chars))
+    return {"input_tokens": prompt_tokens(provider, prompt)}
