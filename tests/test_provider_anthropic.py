@@ -433,3 +433,99 @@ max_retries = 0
     (sent,) = fake.requests
     assert (sent.body["model"], sent.body["max_tokens"]) == ("claude-sonnet-4-6", 33)
     assert key_sent(sent) == "sk-ant-from-the-file-env"
+
+
+# -- the Anthropic SDK through llmrelay to an Anthropic upstream ------------------------------------
+
+
+@pytest.fixture
+async def claude(relay: str) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    async with anthropic.AsyncAnthropic(base_url=relay, api_key="unused", max_retries=0) as sdk:
+        yield sdk
+
+
+async def test_the_anthropic_sdk_through_llmrelay_to_anthropic(
+    fake: FakeAnthropic, claude: anthropic.AsyncAnthropic
+) -> None:
+    fake.script = Script(deltas=TRICKY, input_tokens=21, output_tokens=9, stop_reason="max_tokens")
+    whole = await claude.messages.create(
+        model=MODEL, max_tokens=9, system="Be brief.", messages=[{"role": "user", "content": "hi"}]
+    )
+    async with claude.messages.stream(
+        model=MODEL, max_tokens=9, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        pieces = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
+    assert whole.content[0].type == "text" and whole.content[0].text == "".join(TRICKY)
+    assert whole.stop_reason == "max_tokens" and (whole.usage.input_tokens, whole.usage.output_tokens) == (
+        21,
+        9,
+    )
+    # Deltas arrive as sent: inside JSON, a CR survives (unlike the tutorial's raw SSE text).
+    assert pieces == list(TRICKY)
+    assert final.stop_reason == "max_tokens" and (final.usage.input_tokens, final.usage.output_tokens) == (
+        21,
+        9,
+    )
+    sent = fake.requests[0].body
+    assert (sent["system"], sent["max_tokens"]) == ("Be brief.", 9)
+    assert key_sent(fake.requests[0]) == KEY  # llmrelay's upstream key, not the client's
+
+
+@pytest.mark.parametrize(
+    ("status", "exception", "llmrelay_status", "kind"),
+    [
+        (429, anthropic.RateLimitError, 429, "rate_limit_error"),
+        (529, anthropic.OverloadedError, 529, "overloaded_error"),
+        (400, anthropic.BadRequestError, 400, "invalid_request_error"),
+        # llmrelay's own key was refused: the client's request is fine, the gateway is not.
+        (401, anthropic.InternalServerError, 502, "api_error"),
+        (500, anthropic.InternalServerError, 502, "api_error"),
+    ],
+)
+async def test_upstream_errors_raise_the_sdks_exceptions(
+    fake: FakeAnthropic,
+    claude: anthropic.AsyncAnthropic,
+    status: int,
+    exception: type[anthropic.APIStatusError],
+    llmrelay_status: int,
+    kind: str,
+) -> None:
+    fake.script = Script(status=status)
+    with pytest.raises(exception) as caught:
+        await claude.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    assert (caught.value.status_code, caught.value.type) == (llmrelay_status, kind)
+    assert KEY not in str(caught.value.body)
+
+
+async def test_an_overloaded_upstream_mid_stream_is_an_overloaded_error_event(
+    fake: FakeAnthropic, claude: anthropic.AsyncAnthropic
+) -> None:
+    fake.script = Script(deltas=["a", "b", "c"], fail_after=2, error_type="overloaded_error")
+    got: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        async with claude.messages.stream(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            async for text in stream.text_stream:
+                got.append(text)
+    assert got == ["a", "b"]
+    assert caught.value.type == "overloaded_error"
+
+
+async def test_an_anthropic_client_leaving_closes_the_upstream_within_a_second(
+    fake: FakeAnthropic, claude: anthropic.AsyncAnthropic
+) -> None:
+    fake.script = Script(deltas=["tick "] * 200, delay_seconds=0.1)
+    async with claude.messages.stream(
+        model=MODEL, max_tokens=500, messages=[{"role": "user", "content": "count"}]
+    ) as stream:
+        seen = 0
+        async for _ in stream.text_stream:
+            seen += 1
+            if seen == 2:
+                break
+    left_at = time.monotonic()
+    closed_at = await fake.streams[-1].wait_disconnected(within=5)
+    assert closed_at - left_at < 1.0
+    assert fake.streams[-1].finished_at is None

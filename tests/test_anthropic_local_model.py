@@ -1,0 +1,81 @@
+"""The Anthropic SDK on the embedded model (SmolLM2-135M): an Anthropic client needs no
+Anthropic upstream. Whole messages, the stream helper, top_k (which llama.cpp honours),
+count_tokens and the SDK's exceptions, through a real server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import anthropic
+import pytest
+
+from llmrelay.app import create_app
+from llmrelay.providers.local import default_model_path
+from tests.conftest import make_settings
+from tests.servers import serve
+
+pytestmark = pytest.mark.model
+
+MODEL = default_model_path().stem
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[str]:
+    with serve(create_app(make_settings(provider="local", max_output_tokens=48))) as url:
+        yield url
+
+
+@pytest.fixture
+async def client(model_server: str) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    async with anthropic.AsyncAnthropic(base_url=model_server, api_key="unused", max_retries=0) as sdk:
+        yield sdk
+
+
+async def test_create_answers_with_the_embedded_model(client: anthropic.AsyncAnthropic) -> None:
+    message = await client.messages.create(
+        model=MODEL,
+        max_tokens=24,
+        system="You are a helpful assistant.",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        extra_body={"temperature": 0.0, "top_k": 1},
+    )
+    assert message.content[0].type == "text" and message.content[0].text.strip()
+    assert message.stop_reason in ("end_turn", "max_tokens")
+    # The model's own tokenizer counted both sides.
+    assert message.usage.input_tokens > 5 and 0 < message.usage.output_tokens <= 24
+
+
+async def test_stream_helper_on_the_embedded_model(client: anthropic.AsyncAnthropic) -> None:
+    async with client.messages.stream(
+        model=MODEL,
+        max_tokens=4,
+        messages=[{"role": "user", "content": "Write a long story about a dragon."}],
+    ) as stream:
+        pieces = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
+    assert len(pieces) > 1
+    assert final.content[0].type == "text" and final.content[0].text == "".join(pieces)
+    assert final.stop_reason == "max_tokens" and final.usage.output_tokens == 4
+
+
+async def test_count_tokens_uses_the_models_tokenizer(client: anthropic.AsyncAnthropic) -> None:
+    short = await client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "Hi"}])
+    long = await client.messages.count_tokens(
+        model=MODEL, messages=[{"role": "user", "content": "Hi, how are you doing on this fine morning?"}]
+    )
+    assert 0 < short.input_tokens < long.input_tokens
+
+
+async def test_the_sdks_exceptions_on_the_embedded_model(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError):
+        await client.messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await client.messages.create(
+            model=MODEL,
+            max_tokens=8,
+            messages=[{"role": "user", "content": "x"}],
+            tools=[{"name": "get_weather", "input_schema": {"type": "object"}}],
+        )
+    assert caught.value.type == "invalid_request_error"
