@@ -31,8 +31,13 @@ def run(
     )
 
 
-# The two settings named as the OpenAI SDK names them; every other one is LLMRELAY_<FIELD>.
-SDK_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
+# The settings named as the OpenAI and Anthropic SDKs name them; every other one is LLMRELAY_<FIELD>.
+SDK_NAMES = {
+    "openai_api_key": "OPENAI_API_KEY",
+    "openai_base_url": "OPENAI_BASE_URL",
+    "anthropic_api_key": "ANTHROPIC_API_KEY",
+    "anthropic_base_url": "ANTHROPIC_BASE_URL",
+}
 
 
 def test_help_lists_every_setting() -> None:
@@ -68,6 +73,7 @@ def test_ask_with_the_scripted_provider_prints_its_reply(tmp_path: Path) -> None
     "env, needle",
     [
         ({"LLMRELAY_PROVIDER": "openai"}, "OPENAI_API_KEY"),
+        ({"LLMRELAY_PROVIDER": "anthropic"}, "ANTHROPIC_API_KEY"),
         ({"LLMRELAY_PROVIDER": "nonsense"}, "LLMRELAY_PROVIDER"),
         (
             {"LLMRELAY_PROVIDER": "local", "LLMRELAY_LOCAL_MODEL_PATH": "/no/such/file.gguf"},
