@@ -14,6 +14,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from llmrelay.app import create_app
+from llmrelay.limiter import InProcessLimiter
 from llmrelay.providers.base import ProviderError, UpstreamRateLimited, UpstreamUnavailable
 from llmrelay.providers.scripted import Script, ScriptedProvider, split_into_deltas
 from llmrelay.wire import sse
@@ -421,3 +422,26 @@ async def test_keys_as_x_api_key_or_bearer_and_anthropic_shaped_401(provider: Sc
     assert refused.value.type == "authentication_error"
     assert "sk-wrong" not in wrong.text
     assert len(provider.requests) == 2  # only the two with the right key reached the model
+
+
+# -- limits --------------------------------------------------------------------------------------
+
+
+async def test_a_keys_request_limit_is_an_anthropic_rate_limit_error() -> None:
+    key = "sk-env-key-one-request-a-window"
+    settings = make_settings(api_keys=key, default_rpm=1)
+    app = create_app(
+        settings,
+        provider=ScriptedProvider.replying(REPLY),
+        limiter=InProcessLimiter(settings.default_limits(), window_seconds=1),
+    )
+    with serve(app) as base:
+        async with anthropic.AsyncAnthropic(base_url=base, api_key=key, max_retries=0) as client:
+            first = await client.messages.create(model="scripted", max_tokens=8, messages=USER)
+            with pytest.raises(anthropic.RateLimitError) as limited:
+                await client.messages.create(model="scripted", max_tokens=8, messages=USER)
+    assert first.content[0].type == "text"
+    assert limited.value.type == "rate_limit_error"
+    assert "requests per minute" in (limited.value.api_message or "")
+    assert limited.value.response.headers["retry-after"]
+    assert key not in str(limited.value.body)
