@@ -5,6 +5,7 @@ count_tokens and the SDK's exceptions, through a real server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import anthropic
 import pytest
@@ -76,6 +77,47 @@ async def test_the_sdks_exceptions_on_the_embedded_model(client: anthropic.Async
             model=MODEL,
             max_tokens=8,
             messages=[{"role": "user", "content": "x"}],
-            tools=[{"name": "get_weather", "input_schema": {"type": "object"}}],
+            thinking={"type": "enabled", "budget_tokens": 1024},
         )
     assert caught.value.type == "invalid_request_error"
+
+
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+async def test_a_tool_use_round_trip_on_the_embedded_model(client: anthropic.AsyncAnthropic) -> None:
+    asked: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
+    # A named tool: the grammar makes the model call it, with input that fits its schema.
+    first = await client.messages.create(
+        model=MODEL,
+        max_tokens=48,
+        messages=asked,
+        tools=[WEATHER],
+        tool_choice={"type": "tool", "name": "get_weather"},
+        extra_body={"temperature": 0.0},
+    )
+    assert first.stop_reason == "tool_use"
+    (use,) = [block for block in first.content if block.type == "tool_use"]
+    assert (
+        use.name == "get_weather" and isinstance(use.input, dict) and isinstance(use.input.get("city"), str)
+    )
+    answer = await client.messages.create(
+        model=MODEL,
+        max_tokens=24,
+        tools=[WEATHER],
+        tool_choice={"type": "none"},
+        messages=[
+            *asked,
+            {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "Sunny, 21 C."}],
+            },
+        ],
+    )
+    assert answer.stop_reason in ("end_turn", "max_tokens")
+    assert answer.content[0].type == "text" and answer.content[0].text.strip()

@@ -15,7 +15,7 @@ from httpx_sse import aconnect_sse
 
 from llmrelay.app import create_app
 from llmrelay.limiter import InProcessLimiter
-from llmrelay.providers.base import ProviderError, UpstreamRateLimited, UpstreamUnavailable
+from llmrelay.providers.base import ProviderError, ToolCall, UpstreamRateLimited, UpstreamUnavailable
 from llmrelay.providers.scripted import Script, ScriptedProvider, split_into_deltas
 from llmrelay.wire import sse
 from tests.conftest import make_settings
@@ -197,7 +197,7 @@ async def test_an_unknown_model_is_not_found(client: anthropic.AsyncAnthropic) -
         ),
         (
             {"max_tokens": 8, "messages": USER, "tools": [{"name": "get_weather", "input_schema": {}}]},
-            "tools: tool use is not supported yet by this server; send the request without tools.",
+            "tools: the model 'scripted' (provider scripted) cannot honour tools; send the request without it.",
         ),
         (
             {"max_tokens": 8, "messages": USER, "thinking": {"type": "enabled", "budget_tokens": 1024}},
@@ -213,20 +213,31 @@ async def test_an_unknown_model_is_not_found(client: anthropic.AsyncAnthropic) -
                     }
                 ],
             },
-            "messages.0.content.0: image blocks are not supported: no model this server serves reads images.",
+            "messages.0.content.0: this model cannot see images; send text, or use a model that sees.",
         ),
         (
             {
                 "max_tokens": 8,
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "5"}],
-                    }
-                ],
+                "messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "text"}}]}],
             },
-            "messages.0.content.0: tool_result blocks are not supported yet: this server does not run tools "
-            "(send no tools).",
+            "messages.0.content.0: document blocks are not supported: send the document's text as a text block.",
+        ),
+        (
+            {
+                "max_tokens": 8,
+                "messages": USER,
+                "tools": [{"name": "web_search", "type": "web_search_20250305"}],
+            },
+            "tools.0: server tools ('web_search_20250305') are not supported; only client tools are.",
+        ),
+        (
+            {
+                "max_tokens": 8,
+                "messages": USER,
+                "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "get_time"},
+            },
+            "tool_choice.name: 'get_time' is none of the tools (get_weather).",
         ),
     ],
 )
@@ -445,3 +456,87 @@ async def test_a_keys_request_limit_is_an_anthropic_rate_limit_error() -> None:
     assert "requests per minute" in (limited.value.api_message or "")
     assert limited.value.response.headers["retry-after"]
     assert key not in str(limited.value.body)
+
+
+# -- tools ---------------------------------------------------------------------------------------
+
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture
+def caller_of_tools() -> ScriptedProvider:
+    call = ToolCall("toolu_01", "get_weather", '{"city": "Paris"}')
+    return ScriptedProvider(Script(["Let me check."], tool_calls=[call]), model="scripted")
+
+
+async def test_a_tool_use_round_trip(caller_of_tools: ScriptedProvider) -> None:
+    asked: Any = [{"role": "user", "content": "Weather in Paris?"}]
+    with serve(create_app(make_settings(), provider=caller_of_tools)) as base:
+        async with anthropic.AsyncAnthropic(base_url=base, api_key="unused", max_retries=0) as client:
+            first = await client.messages.create(
+                model="scripted", max_tokens=64, messages=asked, tools=[WEATHER], tool_choice={"type": "any"}
+            )
+            async with client.messages.stream(
+                model="scripted", max_tokens=64, messages=asked, tools=[WEATHER]
+            ) as stream:
+                streamed = await stream.get_final_message()
+            events = await raw_events(
+                base, {"model": "scripted", "max_tokens": 64, "messages": asked, "tools": [WEATHER]}
+            )
+            use = first.content[1]
+            assert use.type == "tool_use"
+            await client.messages.create(
+                model="scripted",
+                max_tokens=64,
+                tools=[WEATHER],
+                messages=[
+                    *asked,
+                    {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": use.id, "content": "Sunny, 21 degrees."},
+                            {"type": "text", "text": "And tomorrow?"},
+                        ],
+                    },
+                ],
+            )
+    assert first.stop_reason == "tool_use"
+    assert first.content[0].type == "text" and first.content[0].text == "Let me check."
+    assert (use.id, use.name, use.input) == ("toolu_01", "get_weather", {"city": "Paris"})
+    # The stream helper puts the call together from its input_json_delta pieces.
+    assert streamed.stop_reason == "tool_use"
+    streamed_use = streamed.content[1]
+    assert streamed_use.type == "tool_use" and streamed_use.input == {"city": "Paris"}
+    assert [(name, data.get("index")) for name, data in events if name.startswith("content_block")] == [
+        ("content_block_start", 0),
+        ("content_block_delta", 0),
+        ("content_block_stop", 0),
+        ("content_block_start", 1),
+        ("content_block_delta", 1),
+        ("content_block_stop", 1),
+    ]
+    start = next(data for name, data in events if name == "content_block_start" and data["index"] == 1)
+    assert start["content_block"] == {
+        "type": "tool_use",
+        "id": "toolu_01",
+        "name": "get_weather",
+        "input": {},
+    }
+    piece = next(data for name, data in events if name == "content_block_delta" and data["index"] == 1)
+    assert piece["delta"] == {"type": "input_json_delta", "partial_json": '{"city": "Paris"}'}
+    # What reached the model: the tools, the choice, then the whole exchange in llmrelay's terms.
+    first_request, _, _, last_request = caller_of_tools.requests
+    assert first_request.tools[0].name == "get_weather" and first_request.tool_choice == "required"
+    assert first_request.tools[0].parameters == WEATHER["input_schema"]
+    turns = [(m.role, m.content, m.tool_calls, m.tool_call_id) for m in last_request.messages]
+    assert turns == [
+        ("user", "Weather in Paris?", (), None),
+        ("assistant", "Let me check.", (ToolCall("toolu_01", "get_weather", '{"city":"Paris"}'),), None),
+        ("tool", "Sunny, 21 degrees.", (), "toolu_01"),
+        ("user", "And tomorrow?", (), None),
+    ]

@@ -17,8 +17,10 @@ error body) in place of the end when the generation fails after the stream start
 end); `message_delta` then carries the generation's counts, which the SDKs take as the final
 ones. A failure before the stream started is Anthropic's error response (`failure`).
 
-Tool use will add blocks here: a `tool_use` block with `input_json_delta`s after the text block
-(indices 1…), once generations carry tool calls (issue 9).
+A tool call the model makes is a `tool_use` block after the text block (call i at index i + 1):
+`content_block_start` with its id and name and `input: {}`, its arguments as
+`content_block_delta`s of type `input_json_delta`, then `content_block_stop`; the message stops
+with `stop_reason: "tool_use"`. The whole message carries each call's `input` parsed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
 from llmrelay.api.anthropic.errors import as_response, failure_body, from_failure
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
+from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
 from llmrelay.streams import Failure, GenerationResult, LogEvent
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
@@ -68,16 +70,34 @@ def tokens_of(usage: Usage | None) -> tuple[int, int]:
     return usage.input_tokens or 0, usage.output_tokens or 0
 
 
+def tool_use_block(call: ToolCall) -> dict[str, Any]:
+    try:
+        arguments = json.loads(call.arguments) if call.arguments else {}
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        # Anthropic's `input` is an object; what the model wrote is kept whole, not dropped.
+        arguments = {"arguments": call.arguments}
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+
+
 def message_body(
-    message_id: str, model: str, text: str | None, stop_reason: str | None, tokens: tuple[int, int]
+    message_id: str,
+    model: str,
+    text: str | None,
+    stop_reason: str | None,
+    tokens: tuple[int, int],
+    tool_calls: tuple[ToolCall, ...] = (),
 ) -> dict[str, Any]:
     """A `message` object: whole (`text` given), or as `message_start` carries it (None)."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content += [tool_use_block(call) for call in tool_calls]
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}] if text else [],
+        "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": usage_body(*tokens),
@@ -105,8 +125,11 @@ class MessagesRenderer(Renderer):
         # For message_start: the prompt's tokens as llmrelay counts them (before any usage).
         self.prompt_tokens = prompt_tokens
         self._usage: Usage | None = None
+        # Content blocks started and not yet stopped (the text block, index 0, from the opening).
+        self._open: list[int] = []
 
     def opening(self) -> bytes:
+        self._open = [0]
         start = message_body(self.message_id, self.model, None, None, (self.prompt_tokens(), 0))
         return b"".join(
             [
@@ -124,13 +147,16 @@ class MessagesRenderer(Renderer):
 
     def whole(self, result: GenerationResult) -> Response:
         stop_reason = STOP_REASONS[result.finish_reason]
-        body = message_body(self.message_id, self.model, result.text, stop_reason, tokens_of(result.usage))
+        tokens = tokens_of(result.usage)
+        body = message_body(self.message_id, self.model, result.text, stop_reason, tokens, result.tool_calls)
         return JSONResponse(body)
 
     def render(self, seq: int, item: LogEvent) -> bytes | None:
         if isinstance(item, TextDelta):
             delta = {"type": "text_delta", "text": item.text}
             return event("content_block_delta", {"index": 0, "delta": delta})
+        if isinstance(item, ToolCallDelta):
+            return self._tool_call(item)
         if isinstance(item, Usage):
             self._usage = item
             return None
@@ -143,9 +169,28 @@ class MessagesRenderer(Renderer):
             ending = {"stop_reason": STOP_REASONS[item.reason], "stop_sequence": None}
             return b"".join(
                 [
-                    event("content_block_stop", {"index": 0}),
+                    self._stop_open(),
                     event("message_delta", {"delta": ending, "usage": usage_body(*tokens_of(self._usage))}),
                     event("message_stop", {}),
                 ]
             )
         return None
+
+    def _stop_open(self) -> bytes:
+        stopped = b"".join(event("content_block_stop", {"index": index}) for index in self._open)
+        self._open = []
+        return stopped
+
+    def _tool_call(self, piece: ToolCallDelta) -> bytes:
+        index = piece.index + 1  # the text block is 0
+        out = b""
+        if piece.id is not None or piece.name is not None:
+            # A new block: the one before it is complete (Anthropic's blocks follow each other).
+            out = self._stop_open()
+            self._open = [index]
+            block = {"type": "tool_use", "id": piece.id or "", "name": piece.name or "", "input": {}}
+            out += event("content_block_start", {"index": index, "content_block": block})
+        if piece.arguments:
+            delta = {"type": "input_json_delta", "partial_json": piece.arguments}
+            out += event("content_block_delta", {"index": index, "delta": delta})
+        return out

@@ -59,7 +59,8 @@ async def create_message(
     problem = unsupported(body, provider, body.model)
     if problem is not None:
         raise problem
-    asked = generation_request(body, prompt_messages(body, settings.max_message_chars))
+    messages = prompt_messages(body, settings.max_message_chars, sees_images=provider.info.sees_images)
+    asked = generation_request(body, messages)
     message_id = new_message_id()
     # The caller's limits (a 429 in Anthropic's shape) before anything starts.
     permit = await pipeline.admit(caller, provider, asked)
@@ -85,5 +86,6 @@ async def count_tokens(body: CountTokensRequest, models: ModelsDep, settings: Se
     problem = unsupported(body, provider, body.model)
     if problem is not None:
         raise problem
-    prompt = GenerationRequest(messages=prompt_messages(body, settings.max_message_chars))
+    messages = prompt_messages(body, settings.max_message_chars, sees_images=provider.info.sees_images)
+    prompt = GenerationRequest(messages=messages)
     return {"input_tokens": prompt_tokens(provider, prompt)}

@@ -1,8 +1,8 @@
 """Request bodies of /v1/messages and /v1/messages/count_tokens (Anthropic's field names).
 
 Unknown fields are refused, as Anthropic refuses them ("Extra inputs are not permitted").
-Fields Anthropic knows but llmrelay cannot honour yet (tools, tool_choice, thinking, MCP
-servers, structured output…) are accepted by the schema and refused by
+Fields Anthropic knows but llmrelay cannot honour (thinking, MCP servers, server tools,
+structured output…) are accepted by the schema and refused by
 `translate.unsupported()` with a 400 naming the field: a client must learn it did not get what
 it asked for, instead of getting something else quietly. Hints that change nothing about a text
 answer (`metadata`, `service_tier`, `cache_control`…) are accepted and ignored.
@@ -43,6 +43,26 @@ class SystemBlock(_Strict):
     citations: list[Any] | None = None
 
 
+class ToolIn(BaseModel):
+    """A tool the model may call. Client tools have a name and an `input_schema`; Anthropic's
+    server tools (web search, code execution…) have a `type` of their own and are refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+    type: str | None = None
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+class ToolChoiceIn(_Strict):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool | None = None
+
+
 class MessageIn(_Strict):
     role: Literal["user", "assistant"]
     content: str | list[ContentBlock]
@@ -59,9 +79,9 @@ class _Common(_Strict):
     model: str = Field(min_length=1)
     messages: list[MessageIn] = Field(min_length=1)
     system: str | list[SystemBlock] | None = None
-    # Refused by `unsupported()` (tools come with the content model, issue 9).
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
+    tools: list[ToolIn] | None = None
+    tool_choice: ToolChoiceIn | None = None
+    # Refused by `unsupported()`.
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None
     # Accepted and ignored.

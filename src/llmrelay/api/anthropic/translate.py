@@ -1,42 +1,55 @@
 """A Messages API request as llmrelay's `GenerationRequest`, and what of it cannot be honoured.
 
-`system` (a string or text blocks) becomes the leading system message; each message's content
-(a string or blocks) becomes its text. Blocks other than text are refused by type, each with a
-sentence saying why: images (no model served here reads them), and `tool_use` / `tool_result`
-(tools come with the content model, issue 9: `content_text` is where those blocks will turn into
-tool calls and results instead of a 400). The same holds for `tools`, `tool_choice`, `thinking`.
+`system` (a string or text blocks) becomes the leading system message. Each message's blocks
+map onto the content model: text joins into its text; `image` blocks become its images (a
+data URL or a URL) where the model sees; an assistant's `tool_use` blocks become its tool calls;
+a user's `tool_result` blocks become one `tool` message each (the result of the call they
+name), before the user's own text. `tools` and `tool_choice` map onto llmrelay's (`any` is
+"required", `tool` names one). Blocks llmrelay has no use for (documents, thinking…) are
+refused by type, each with a sentence saying why; so are Anthropic's server tools.
 
-Sampling parameters are checked against what the chosen provider cannot honour
-(`ProviderInfo.cannot`): `top_k` on the OpenAI backends is a 400, never a silent drop.
+What the chosen provider cannot honour (`ProviderInfo.cannot`, `sees_images`) is a 400 naming
+it: `top_k` on the OpenAI backends, tools on a model that has none, never a silent drop.
 """
 
 from __future__ import annotations
 
-from llmrelay.api.anthropic.errors import AnthropicError
-from llmrelay.api.anthropic.schema import ContentBlock, CountTokensRequest, MessagesRequest, SystemBlock
-from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider
+import json
 
-# Why each block kind llmrelay cannot take yet is refused.
+from llmrelay.api.anthropic.errors import AnthropicError
+from llmrelay.api.anthropic.schema import (
+    ContentBlock,
+    CountTokensRequest,
+    MessageIn,
+    MessagesRequest,
+    SystemBlock,
+)
+from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider, Tool, ToolCall
+
+# Why each block kind llmrelay cannot take is refused.
 _BLOCK_REFUSALS = {
-    "image": "image blocks are not supported: no model this server serves reads images.",
     "document": "document blocks are not supported: send the document's text as a text block.",
-    "tool_use": "tool_use blocks are not supported yet: this server does not run tools (send no tools).",
-    "tool_result": "tool_result blocks are not supported yet: this server does not run tools (send no tools).",
     "thinking": "thinking blocks are not supported: this server has no extended thinking.",
     "redacted_thinking": "redacted_thinking blocks are not supported: this server has no extended thinking.",
 }
-# Request fields that ask for something llmrelay cannot do yet, and why.
+# Request fields that ask for something llmrelay cannot do, and why.
 _FIELD_REFUSALS = {
-    "tools": "tool use is not supported yet by this server; send the request without tools.",
-    "tool_choice": "tool use is not supported yet by this server; send the request without tool_choice.",
     "thinking": "extended thinking is not supported by this server.",
     "output_config": "output configuration (structured output, effort) is not supported by this server.",
     "mcp_servers": "MCP servers are not supported by this server.",
     "container": "containers are not supported by this server.",
     "context_management": "context management is not supported by this server.",
 }
-# The sampling fields of a request, by the `GenerationRequest` field providers list in `cannot`.
-_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop_sequences": "stop"}
+# The fields of a request, by the `GenerationRequest` field providers list in `cannot`.
+_PROVIDER_FIELDS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "stop_sequences": "stop",
+    "tools": "tools",
+}
+# tool_choice.type -> llmrelay's tool_choice ("tool" names one: its `name`).
+_TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 
 
 def _asked(body: CountTokensRequest | MessagesRequest, name: str) -> bool:
@@ -53,35 +66,111 @@ def unsupported(
     for name, why in _FIELD_REFUSALS.items():
         if _asked(body, name):
             return AnthropicError(400, f"{name}: {why}")
-    if isinstance(body, MessagesRequest):
-        cannot = provider.info.cannot
-        for name, field in _SAMPLING.items():
-            if _asked(body, name) and field in cannot:
-                return AnthropicError(
-                    400,
-                    f"{name}: the model '{model}' (provider {provider.info.name}) cannot honour "
-                    f"{name}; send the request without it.",
-                )
+    for index, tool in enumerate(body.tools or ()):
+        if tool.type not in (None, "custom"):
+            return AnthropicError(
+                400, f"tools.{index}: server tools ({tool.type!r}) are not supported; only client tools are."
+            )
+        if tool.input_schema is None:
+            return AnthropicError(400, f"tools.{index}.input_schema: Field required")
+    choice = body.tool_choice
+    if choice is not None and choice.type == "tool":
+        names = [tool.name for tool in body.tools or ()]
+        if choice.name not in names:
+            return AnthropicError(
+                400, f"tool_choice.name: {choice.name!r} is none of the tools ({', '.join(names)})."
+            )
+    if isinstance(body, CountTokensRequest):
+        return None
+    cannot = provider.info.cannot
+    for name, field in _PROVIDER_FIELDS.items():
+        if _asked(body, name) and field in cannot:
+            return AnthropicError(
+                400,
+                f"{name}: the model '{model}' (provider {provider.info.name}) cannot honour "
+                f"{name}; send the request without it.",
+            )
     return None
 
 
-def content_text(content: str | list[ContentBlock], where: str) -> str:
-    """A message's text; a block that is not text is a 400 naming it and saying why."""
-    if isinstance(content, str):
-        return content
-    pieces = []
-    for index, block in enumerate(content):
+def _image_url(block: ContentBlock, at: str) -> str:
+    source = block.model_extra.get("source") if block.model_extra else None
+    if isinstance(source, dict) and source.get("type") == "base64":
+        media, data = source.get("media_type"), source.get("data")
+        if isinstance(media, str) and isinstance(data, str) and data:
+            return f"data:{media};base64,{data}"
+    if isinstance(source, dict) and source.get("type") == "url" and isinstance(source.get("url"), str):
+        return str(source["url"])
+    raise AnthropicError(400, f"{at}.source: an image needs a base64 source (media_type, data) or a url.")
+
+
+def _result_text(block: ContentBlock, at: str) -> str:
+    """A tool result's content: a string, or text blocks."""
+    content = (block.model_extra or {}).get("content")
+    if content is None or isinstance(content, str):
+        text = content or ""
+    elif isinstance(content, list):
+        pieces = []
+        for index, part in enumerate(content):
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                raise AnthropicError(400, f"{at}.content.{index}: only text is supported in a tool result.")
+            pieces.append(part["text"])
+        text = "".join(pieces)
+    else:
+        raise AnthropicError(400, f"{at}.content: a string or a list of text blocks.")
+    # An error the tool reported is still its result; the model should know it failed.
+    return f"Error: {text}" if (block.model_extra or {}).get("is_error") else text
+
+
+def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[ChatMessage]:
+    """One turn of the conversation as llmrelay's messages (a user turn with tool results is
+    one `tool` message per result, then the user's own text, if any)."""
+    if isinstance(message.content, str):
+        return [ChatMessage(message.role, message.content)]
+    pieces: list[str] = []
+    images: list[str] = []
+    calls: list[ToolCall] = []
+    results: list[ChatMessage] = []
+    for index, block in enumerate(message.content):
         at = f"{where}.{index}"
-        if block.type != "text":
-            why = _BLOCK_REFUSALS.get(
-                block.type, f"{block.type!r} blocks are not supported; only text blocks are."
+        extra = block.model_extra or {}
+        if block.type == "text":
+            if block.text is None:
+                raise AnthropicError(400, f"{at}.text: Field required")
+            pieces.append(block.text)
+        elif block.type == "image":
+            if not sees_images:
+                raise AnthropicError(
+                    400, f"{at}: this model cannot see images; send text, or use a model that sees."
+                )
+            images.append(_image_url(block, at))
+        elif block.type == "tool_use" and message.role == "assistant":
+            if not isinstance(extra.get("id"), str) or not isinstance(extra.get("name"), str):
+                raise AnthropicError(400, f"{at}: a tool_use block needs its id and name.")
+            arguments = json.dumps(extra.get("input") or {}, ensure_ascii=False, separators=(",", ":"))
+            calls.append(ToolCall(extra["id"], extra["name"], arguments))
+        elif block.type == "tool_result" and message.role == "user":
+            if not isinstance(extra.get("tool_use_id"), str):
+                raise AnthropicError(400, f"{at}.tool_use_id: Field required")
+            results.append(ChatMessage("tool", _result_text(block, at), tool_call_id=extra["tool_use_id"]))
+        elif block.type in ("tool_use", "tool_result"):
+            raise AnthropicError(
+                400,
+                f"{at}: {block.type} blocks belong in {'an assistant' if block.type == 'tool_use' else 'a user'} message.",
             )
+        else:
+            why = _BLOCK_REFUSALS.get(block.type, f"{block.type!r} blocks are not supported.")
             raise AnthropicError(400, f"{at}: {why}")
-        if block.text is None:
-            raise AnthropicError(400, f"{at}.text: Field required")
-        pieces.append(block.text)
     # Adjacent text blocks are one text, as Anthropic reads them.
-    return "".join(pieces)
+    text = "".join(pieces)
+    own = ChatMessage(message.role, text, images=tuple(images), tool_calls=tuple(calls))
+    if results and not (text or images):
+        return results
+    return [*results, own]
 
 
 def system_text(system: str | list[SystemBlock] | None) -> str | None:
@@ -91,27 +180,32 @@ def system_text(system: str | list[SystemBlock] | None) -> str | None:
     return "\n\n".join(block.text for block in system if block.text) or None
 
 
-def prompt_messages(body: CountTokensRequest | MessagesRequest, max_chars: int) -> list[ChatMessage]:
+def prompt_messages(
+    body: CountTokensRequest | MessagesRequest, max_chars: int, *, sees_images: bool = False
+) -> list[ChatMessage]:
     """The whole prompt as llmrelay's messages: the system text first, then the turns."""
-    turns = [
-        ChatMessage(m.role, content_text(m.content, f"messages.{i}.content"))
-        for i, m in enumerate(body.messages)
-    ]
-    last = len(turns) - 1
-    for index, turn in enumerate(turns):
-        # Anthropic's own rule: an assistant turn at the end may be empty (a prefill to continue).
-        if not turn.content.strip() and not (index == last and turn.role == "assistant"):
-            raise AnthropicError(
-                400,
-                f"messages.{index}: all messages must have non-empty content except for the "
-                "optional final assistant message",
+    turns: list[ChatMessage] = []
+    last = len(body.messages) - 1
+    for index, message in enumerate(body.messages):
+        converted = turn_messages(message, f"messages.{index}.content", sees_images=sees_images)
+        for turn in converted:
+            empty = (
+                not turn.content.strip() and not turn.images and not turn.tool_calls and turn.role != "tool"
             )
-        if len(turn.content) > max_chars:
-            raise AnthropicError(
-                413,
-                f"messages.{index} is {len(turn.content)} characters; the limit is {max_chars} "
-                "(LLMRELAY_MAX_MESSAGE_CHARS).",
-            )
+            # Anthropic's own rule: an assistant turn at the end may be empty (a prefill to continue).
+            if empty and not (index == last and turn.role == "assistant"):
+                raise AnthropicError(
+                    400,
+                    f"messages.{index}: all messages must have non-empty content except for the "
+                    "optional final assistant message",
+                )
+            if len(turn.content) > max_chars:
+                raise AnthropicError(
+                    413,
+                    f"messages.{index} is {len(turn.content)} characters; the limit is {max_chars} "
+                    "(LLMRELAY_MAX_MESSAGE_CHARS).",
+                )
+        turns.extend(converted)
     system = system_text(body.system)
     if system is not None and len(system) > max_chars:
         raise AnthropicError(
@@ -121,6 +215,13 @@ def prompt_messages(body: CountTokensRequest | MessagesRequest, max_chars: int) 
 
 
 def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> GenerationRequest:
+    choice = body.tool_choice
+    tool_choice = None
+    parallel = None
+    if choice is not None:
+        tool_choice = choice.name if choice.type == "tool" else _TOOL_CHOICE[choice.type]
+        if choice.disable_parallel_tool_use is not None:
+            parallel = not choice.disable_parallel_tool_use
     return GenerationRequest(
         messages=messages,
         max_tokens=body.max_tokens,
@@ -128,4 +229,7 @@ def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> Ge
         top_p=body.top_p,
         top_k=body.top_k,
         stop=tuple(body.stop_sequences or ()),
+        tools=tuple(Tool(t.name, t.description, t.input_schema, t.strict) for t in body.tools or ()),
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
     )
