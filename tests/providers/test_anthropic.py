@@ -35,11 +35,11 @@ from llmrelay.providers.base import (
     Usage,
 )
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
-from tests.conftest import make_settings
-from tests.fake_anthropic import FakeAnthropic, Script
-from tests.fake_openai import Received
-from tests.servers import free_socket, serve
-from tests.test_provider_openai import TRICKY, as_received, read_stream, texts
+from tests.support.fake_anthropic import FakeAnthropic, Script
+from tests.support.fake_openai import Received
+from tests.support.servers import free_socket, serve
+from tests.support.settings import make_settings
+from tests.support.upstream import TRICKY, as_received, read_stream, texts
 
 KEY = "sk-ant-api03-test-llmrelay-9c1d2e3f4a5b"
 MODEL = "claude-haiku-4-5"

@@ -36,7 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 # The stream machinery (recording a client that leaves, dropping a connection) is the OpenAI
 # fake's: both fakes stream SSE over uvicorn the same way.
-from tests.fake_openai import Received, StreamRecord, _Drop, _Streamed
+from tests.support.fake_openai import Received, StreamRecord, _Drop, _Streamed
 
 # status: (error type, message) as Anthropic answers them.
 ERRORS: dict[int, tuple[str, str]] = {

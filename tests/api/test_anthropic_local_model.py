@@ -12,8 +12,8 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.providers.local import default_model_path
-from tests.conftest import make_settings
-from tests.servers import serve
+from tests.support.servers import serve
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.model
 

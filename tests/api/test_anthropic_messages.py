@@ -18,9 +18,9 @@ from llmrelay.limiter import InProcessLimiter
 from llmrelay.providers.base import ProviderError, ToolCall, UpstreamRateLimited, UpstreamUnavailable
 from llmrelay.providers.scripted import Script, ScriptedProvider, split_into_deltas
 from llmrelay.wire import sse
-from tests.conftest import make_settings
-from tests.servers import serve
-from tests.test_openai_v1_disconnect import eventually
+from tests.support.servers import serve
+from tests.support.settings import make_settings
+from tests.support.wait import eventually
 
 REPLY = "Hello there, world!"
 USER: Any = [{"role": "user", "content": "hi"}]
