@@ -118,7 +118,9 @@ def test_echo_puts_the_prompt_before_the_completion(client: openai.OpenAI) -> No
         ({"best_of": 3}, "best_of"),
         ({"logprobs": 1}, "logprobs"),
         ({"suffix": "}\n"}, "suffix"),
+        # The scripted model has no sampling to seed or penalise (beyond_provider).
         ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"seed": 7}, "seed"),
         ({"logit_bias": {"50256": -100}}, "logit_bias"),
         ({"prompt": ["one", "two"]}, "prompt"),
         ({"prompt": [1, 2, 3]}, "prompt"),
@@ -142,7 +144,7 @@ def test_what_cannot_be_honoured_is_a_400_naming_it(
 
 def test_neutral_values_of_refused_parameters_are_accepted(client: openai.OpenAI) -> None:
     completion = client.completions.create(
-        model="scripted", prompt=PROMPT, n=1, best_of=1, suffix="", presence_penalty=0, seed=7
+        model="scripted", prompt=PROMPT, n=1, best_of=1, suffix="", presence_penalty=0
     )
     assert completion.choices[0].text == REPLY
 
@@ -204,7 +206,7 @@ def test_openai_compatible_sends_the_prompt_to_the_upstreams_completions(
         usage = chunks[-1].usage
         finish = chunks[-2].choices[0].finish_reason
     else:
-        completion = compatible.completions.create(model="instruct", prompt=PROMPT, stop=["\n\n"])
+        completion = compatible.completions.create(model="instruct", prompt=PROMPT, stop=["\n\n"], seed=3)
         text, usage, finish = (
             completion.choices[0].text,
             completion.usage,
@@ -219,6 +221,7 @@ def test_openai_compatible_sends_the_prompt_to_the_upstreams_completions(
     assert sent.body["prompt"] == PROMPT and "messages" not in sent.body
     assert (sent.body["model"], sent.body["max_tokens"], sent.body["stop"]) == ("instruct", 16, ["\n\n"])
     assert sent.body["stream"] is True and sent.body["stream_options"] == {"include_usage": True}
+    assert sent.body.get("seed") == (None if stream else 3)
     assert KEY not in sent.body.values()
 
 
@@ -241,6 +244,10 @@ def test_openai_sends_the_prompt_as_one_user_message(fake: FakeOpenAI, fake_url:
         openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as sdk,
     ):
         completion = sdk.completions.create(model="gpt-4o-mini", prompt=PROMPT, max_tokens=20)
+        # The Responses API has no stop sequences: asked for, they are refused, not dropped.
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk.completions.create(model="gpt-4o-mini", prompt=PROMPT, stop=["\n"])
+        assert caught.value.param == "stop"
     assert completion.choices[0].text == "Hello there!"
     (sent,) = fake.requests
     assert sent.path == "/v1/responses"

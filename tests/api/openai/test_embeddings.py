@@ -5,6 +5,7 @@ backends. The embedded model's own vectors are in tests/providers/test_local_emb
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -19,10 +20,11 @@ import openai
 import pytest
 
 from llmrelay.app import create_app
+from llmrelay.limiter import InProcessLimiter
 from llmrelay.models import ModelRegistry
 from llmrelay.providers.base import GenerationRequest, ProviderEvent, ProviderInfo
 from llmrelay.providers.scripted import SCRIPTED_DIMENSIONS, ScriptedProvider, hashed_vector
-from llmrelay.store import Store
+from llmrelay.store import KeyLimits, Store
 from tests.support.fake_openai import FakeOpenAI, fake_vector
 from tests.support.fake_openai import Script as FakeScript
 from tests.support.servers import serve
@@ -256,3 +258,31 @@ def test_upstream_failures_reach_the_client_without_the_key(
     if status == 400:
         # The upstream's own reason is passed on.
         assert "temperature" in caught.value.message
+
+
+# -- limits per key ------------------------------------------------------------------------------
+
+
+def test_embeddings_are_held_to_the_keys_limits_and_spend_its_budget(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'llmrelay.db'}"
+
+    async def make_key() -> str:
+        store = await Store.open(database_url)
+        try:
+            return (await store.create_api_key("small", limits=KeyLimits(budget_tokens=5)))[1]
+        finally:
+            await store.close()
+
+    key = asyncio.run(make_key())
+    settings = make_settings(database_url=database_url)
+    app = create_app(
+        settings,
+        provider=ScriptedProvider.replying("hi"),
+        limiter=InProcessLimiter(settings.default_limits(), window_seconds=1),
+    )
+    with serve(app) as url, openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0) as client:
+        # Under the budget when it starts: answered, and its 9 tokens spent.
+        assert client.embeddings.create(model="scripted", input=TEXTS).usage.prompt_tokens == 9
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.embeddings.create(model="scripted", input="more")
+        assert "budget" in caught.value.message

@@ -68,6 +68,8 @@ class ChatCompletionsProvider(OpenAISDKProvider):
             "stream_options": {"include_usage": True},
             "max_tokens": self.output_limit(request),
             **self.sampling(request),
+            # Only seed and penalties can be set here: a raw prompt comes with no tools or format.
+            **chat_extras(request),
         }
         if request.stop:
             params["stop"] = list(request.stop)

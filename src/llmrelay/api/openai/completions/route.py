@@ -20,7 +20,7 @@ from llmrelay.api.openai.completions.schema import (
     unsupported_completion,
 )
 from llmrelay.api.openai.models import provider_for
-from llmrelay.api.openai.params import JSON_OR_SSE
+from llmrelay.api.openai.params import JSON_OR_SSE, beyond_provider
 from llmrelay.providers.base import GenerationRequest
 from llmrelay.streams import Identity
 
@@ -50,15 +50,24 @@ async def completions(
         temperature=body.temperature,
         top_p=body.top_p,
         stop=tuple(stops),
+        seed=body.seed,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
     )
+    problem = beyond_provider(provider, generation_request)
+    if problem is not None:
+        raise problem
     completion_id = f"cmpl-{secrets.token_hex(16)}"
+    permit = await pipeline.admit(caller, provider, generation_request)
     generation = pipeline.start(
         provider,
         generation_request,
-        Identity(route=ROUTE, model=body.model, key_id=caller.key_id),
+        Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
         resumable=False,
         generation_id=completion_id,
         meta={"route": ROUTE, "model": body.model},
+        permit=permit,
+        label=caller.label,
     )
     renderer = CompletionRenderer(
         completion_id,

@@ -27,16 +27,17 @@ class CompletionRequest(Strict):
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     echo: bool | None = False
-    # Accepted and ignored: they change nothing about the answer's text.
-    user: str | None = None
+    # Passed to the provider; refused where it cannot honour them (`params.beyond_provider`).
     seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    # Accepted and ignored: it changes nothing about the answer's text.
+    user: str | None = None
     # Known to OpenAI, refused by `unsupported_completion()` unless neutral.
     suffix: str | None = None
     logprobs: int | None = Field(None, ge=0, le=5)
     best_of: int | None = Field(None, ge=1)
     n: int | None = Field(None, ge=1)
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
 
 
@@ -50,9 +51,6 @@ def unsupported_completion(body: CompletionRequest) -> OpenAIError | None:
         return refuse("logprobs", "log probabilities are not supported.")
     if body.suffix:
         return refuse("suffix", "insertion (text after the completion, fill-in-the-middle) is not supported.")
-    for name in ("presence_penalty", "frequency_penalty"):
-        if getattr(body, name):
-            return refuse(name, "penalties are not supported; leave it unset or 0.")
     if body.logit_bias:
         return refuse("logit_bias", "logit_bias is not supported.")
     if body.stream_options is not None and not body.stream:
