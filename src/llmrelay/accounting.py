@@ -14,6 +14,8 @@ from llmrelay.providers.base import GenerationRequest, Provider, Usage
 
 
 def prompt_tokens(provider: Provider, request: GenerationRequest) -> int:
+    if request.prompt is not None:  # a raw completion: its text is the whole prompt
+        return provider.count_tokens(request.prompt)
     return sum(provider.count_tokens(message.content) for message in request.messages)
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
+from llmrelay import accounting
 from llmrelay.auth import Caller
 from llmrelay.limiter import Limiter, Permit
 from llmrelay.providers.base import GenerationRequest, Provider, TextDelta
@@ -33,9 +35,20 @@ async def admit(
         return None
     return await limiter.admit(
         tenant,
-        prompt_tokens=lambda: sum(provider.count_tokens(m.content) for m in request.messages),
+        prompt_tokens=lambda: accounting.prompt_tokens(provider, request),
         max_output_tokens=request.max_tokens,
     )
+
+
+async def admit_input(
+    limiter: Limiter | None, caller: Caller, prompt_tokens: Callable[[], int]
+) -> Permit | None:
+    """A permit for a call that reads input and writes no tokens (embeddings): the same
+    limits, with nothing reserved for output. Settle it with what the call cost."""
+    tenant = caller.tenant
+    if limiter is None or tenant is None:
+        return None
+    return await limiter.admit(tenant, prompt_tokens=prompt_tokens, max_output_tokens=0)
 
 
 def settler(permit: Permit, then: OnEnd | None) -> OnEnd:

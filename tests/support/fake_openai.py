@@ -1,18 +1,23 @@
 """A stand-in for the OpenAI API, at the HTTP wire level, for tests (OpenAI is unreachable here).
 
 `FakeOpenAI` is an ASGI app (served once per test session: the `fake` fixture of
-tests/conftest.py) answering `POST /v1/responses` and `POST /v1/chat/completions`, streamed (as
-llmrelay always asks), with the events the real API sends, in its order and shapes. A test sets
-`fake.script` to choose what happens: the deltas, a pause before each, an HTTP error, a failure
-event mid-stream, a connection dropped mid-stream. The fake records each request (`fake.requests`) and each stream's fate
+tests/conftest.py) answering `POST /v1/responses`, `POST /v1/chat/completions` and the legacy
+`POST /v1/completions`, streamed (as llmrelay always asks), with the events the real API sends,
+in its order and shapes; and `POST /v1/embeddings` (vectors drawn from a hash of each input,
+`float` or `base64`). A test sets `fake.script` to choose what happens: the deltas, a pause
+before each, an HTTP error, a failure event mid-stream, a connection dropped mid-stream. The
+fake records each request (`fake.requests`) and each stream's fate
 (`fake.streams`): whether its client disconnected before the end, and when.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import itertools
 import json
+import struct
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -70,6 +75,7 @@ class Script:
     tool_calls: Sequence[FakeToolCall] = ()
     interleave: bool = False
     drop_after_fragments: int | None = None  # then close the TCP connection mid-arguments
+    embedding_dimensions: int = 8  # the size of an embedding unless `dimensions` asks for less
 
     def tool_pieces(self) -> list[tuple[int, str | None]]:
         """(call index, fragment) in sending order; fragment None is a call's opening piece."""
@@ -138,6 +144,8 @@ class FakeOpenAI:
             routes=[
                 Route("/v1/responses", self._responses, methods=["POST"]),
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/completions", self._completions, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
 
@@ -199,6 +207,41 @@ class FakeOpenAI:
         if not body.get("stream"):
             return self._not_streamed()
         return _Streamed(self, request.url.path, self._chat_events(script, body))
+
+    async def _completions(self, request: Request) -> Response:
+        body = await self._receive(request)
+        script = self.script
+        if script.status is not None:
+            return self._error(script.status, request)
+        if not body.get("stream"):
+            return self._not_streamed()
+        return _Streamed(self, request.url.path, self._completion_events(script, body))
+
+    async def _embeddings(self, request: Request) -> Response:
+        body = await self._receive(request)
+        script = self.script
+        if script.status is not None:
+            return self._error(script.status, request)
+        given = body.get("input")
+        # A string, a list of strings, one token array, or a list of token arrays.
+        if isinstance(given, str) or (isinstance(given, list) and given and isinstance(given[0], int)):
+            given = [given]
+        size = body.get("dimensions") or script.embedding_dimensions
+        data = []
+        for index, item in enumerate(given or []):
+            vector = fake_vector(json.dumps(item), size)
+            packed = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+            embedding: list[float] | str = packed if body.get("encoding_format") == "base64" else vector
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(len(item) if isinstance(item, list) else len(item.split()) for item in given or [])
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     # -- the Responses API ---------------------------------------------------------------
 
@@ -420,6 +463,61 @@ class FakeOpenAI:
         if (body.get("stream_options") or {}).get("include_usage"):
             yield chunk([], self._usage(script, "chat"))
         yield _sse("[DONE]")
+
+    # -- legacy completions ---------------------------------------------------------------
+
+    def _completion_object(
+        self, script: Script, body: dict[str, Any], text: str, *, final: bool, usage: bool = True
+    ) -> dict[str, Any]:
+        choice = {
+            "text": text,
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": self._chat_finish_reason(script) if final else None,
+        }
+        out: dict[str, Any] = {
+            "id": "cmpl-fake0001",
+            "object": "text_completion",
+            "created": 1_741_476_542,
+            "model": body.get("model", "gpt-3.5-turbo-instruct"),
+            "choices": [choice],
+            "system_fingerprint": "fp_fake",
+        }
+        if usage:
+            out["usage"] = self._usage(script, "chat")
+        return out
+
+    async def _completion_events(self, script: Script, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        for sent in range(len(script.deltas) + 1):
+            if sent == script.fail_after:
+                message = script.error_message or "The server had an error while processing your request."
+                yield _sse(
+                    {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+                )
+                return
+            if sent == script.drop_after:
+                raise _Drop
+            if sent == script.end_after:
+                return
+            if sent == len(script.deltas):
+                break
+            if script.delay_seconds:
+                await asyncio.sleep(script.delay_seconds)
+            yield _sse(self._completion_object(script, body, script.deltas[sent], final=False, usage=False))
+        # The real API's last choice chunk: empty text, the finish reason.
+        yield _sse(self._completion_object(script, body, "", final=True, usage=False))
+        if include_usage:
+            last = self._completion_object(script, body, "", final=True)
+            yield _sse({**last, "choices": []})
+        yield _sse("[DONE]")
+
+
+def fake_vector(text: str, size: int) -> list[float]:
+    """A deterministic vector for `text`, exactly representable as float32 (so base64 and
+    float give the same numbers)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(digest[i % len(digest)] - 128) / 128 for i in range(size)]
 
 
 class _Streamed(Response):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -80,6 +80,8 @@ class GenerationRequest:
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    # Raw text to continue, with no chat template (/v1/completions); `messages` is then empty.
+    prompt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,18 @@ class BadGenerationRequest(ProviderError):
     kind = "invalid_request"
 
 
+class InvalidParameter(BadGenerationRequest):
+    """A parameter this provider cannot take as given; `param` names it as OpenAI does
+    (`dimensions`, `input[2]`), so a /v1 client learns which one. The message is a sentence
+    that names it too (it is also what other routes show)."""
+
+    kind = "unsupported_parameter"
+
+    def __init__(self, param: str, message: str, *, kind: str | None = None) -> None:
+        super().__init__(message, kind=kind)
+        self.param = param
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
     """What a provider is, for logs, the store and `/v1/models`."""
@@ -189,3 +203,32 @@ class Provider(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model (an estimate where the model is remote)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    # Texts, or token arrays (lists of token ids) for a provider that takes them.
+    inputs: Sequence[str] | Sequence[Sequence[int]]
+    # Shorter vectors, where the model can give them; None means its own size.
+    dimensions: int | None = None
+    # The upstream model name; None means the provider's own default.
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    # One vector per input, in the inputs' order.
+    vectors: Sequence[Sequence[float]]
+    prompt_tokens: int
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What a provider that can embed adds to `Provider` (an optional capability: a provider
+    without it makes /v1/embeddings answer that this model cannot embed).
+
+    `embed` raises `InvalidParameter` for what it cannot honour (token arrays, `dimensions`),
+    `ProviderError` for anything else that goes wrong; cancelling it must not leave a model
+    context in use by two threads."""
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...

@@ -22,8 +22,11 @@ from pydantic import Field
 
 from llmrelay.providers import local_structured as structured
 from llmrelay.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     Finished,
     GenerationRequest,
+    InvalidParameter,
     ProviderError,
     ProviderEvent,
     ProviderInfo,
@@ -32,6 +35,7 @@ from llmrelay.providers.base import (
     Usage,
 )
 from llmrelay.providers.config import ExistingFile, KindConfig, Positive
+from llmrelay.providers.local_embeddings import LocalEmbedder
 from llmrelay.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -102,11 +106,19 @@ class LocalConfig(KindConfig):
 
 
 class LocalProvider:
-    def __init__(self, llama: Any, path: Path, *, max_tokens: int) -> None:
+    def __init__(self, llama: Any, path: Path, *, max_tokens: int, threads: int) -> None:
         self._llama = llama
         self._max_tokens = max_tokens
         self._formatter = _chat_formatter(llama)
         self._turn = asyncio.Lock()
+        # Embeddings need a context of their own on the same file, loaded on first use.
+        self._embedder = LocalEmbedder(
+            path,
+            dimensions=int(llama.n_embd()),
+            context_tokens=int(llama.n_ctx()),
+            threads=threads,
+            tokenize=llama.tokenize,
+        )
         self.info = ProviderInfo(
             name="local",
             model=path.stem,
@@ -140,7 +152,7 @@ class LocalProvider:
                 status=503,
                 kind="not_configured",
             ) from None
-        return cls(llama, path, max_tokens=max_tokens)
+        return cls(llama, path, max_tokens=max_tokens, threads=n_threads)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -152,10 +164,25 @@ class LocalProvider:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         return formatted.prompt, stops
 
+    def prompt_of(self, request: GenerationRequest, mode: structured.Mode) -> tuple[str, list[str], int]:
+        """What the model continues: (prompt, stop strings, its tokens). A raw prompt is
+        continued as it is (llama's plain completion); messages go through the template."""
+        if request.prompt is None:
+            prompt, stops = self.format_prompt(structured.model_messages(request, mode))
+            return (
+                prompt,
+                stops,
+                len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)),
+            )
+        if not request.prompt:
+            # llama-cpp-python cannot start from nothing when the file adds no BOS token.
+            raise InvalidParameter("prompt", "prompt: this model needs some text to continue.")
+        tokens = self._llama.tokenize(request.prompt.encode("utf-8"), add_bos=True, special=True)
+        return request.prompt, [], len(tokens)
+
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
         how = structured.plan(request)
-        prompt, template_stops = self.format_prompt(structured.model_messages(request, how.mode))
-        prompt_tokens = len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        prompt, template_stops, prompt_tokens = self.prompt_of(request, how.mode)
         context = self.info.context_tokens or 0
         max_tokens = min(request.max_tokens or self._max_tokens, self._max_tokens)
         if prompt_tokens + 1 > context:
@@ -245,7 +272,11 @@ class LocalProvider:
             yield Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
             yield finish or Finished("stop")
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        return await self._embedder.embed(request)
+
     async def aclose(self) -> None:
+        await self._embedder.aclose()
         async with self._turn:
             close = getattr(self._llama, "close", None)
             if close is not None:

@@ -7,14 +7,21 @@ without a model's cost or randomness. A script can also fail, before or after it
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
 import re
+import struct
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Self
 
+from llmrelay.accounting import prompt_tokens
 from llmrelay.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     Finished,
     GenerationRequest,
+    InvalidParameter,
     ProviderError,
     ProviderEvent,
     ProviderInfo,
@@ -29,6 +36,9 @@ if TYPE_CHECKING:
     from llmrelay.settings import Settings
 
 _WORDS = re.compile(r"\s*\S+|\s+")
+
+# The size of the scripted provider's embeddings (its "n_embd").
+SCRIPTED_DIMENSIONS = 16
 
 
 def split_into_deltas(text: str) -> list[str]:
@@ -113,7 +123,7 @@ class ScriptedProvider:
             for index, call in enumerate(script.tool_calls):
                 yield ToolCallDelta(index, id=call.id, name=call.name)
                 yield ToolCallDelta(index, arguments=call.arguments)
-            prompt = sum(self.count_tokens(m.content) for m in request.messages)
+            prompt = prompt_tokens(self, request)
             yield Usage(input_tokens=prompt, output_tokens=sent)
             truncated = limit is not None and sent < len(script.deltas)
             reason = "tool_calls" if script.tool_calls else script.finish_reason
@@ -127,5 +137,27 @@ class ScriptedProvider:
     def count_tokens(self, text: str) -> int:
         return len(split_into_deltas(text)) if text else 0
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """A vector made from a hash of each text: the same text, the same vector. It takes
+        what the embedded model takes (texts, its own size), so it stands in for it in tests."""
+        texts = [item for item in request.inputs if isinstance(item, str)]
+        if len(texts) < len(request.inputs):
+            raise InvalidParameter("input", "input: this model takes text, not token arrays.")
+        if request.dimensions not in (None, SCRIPTED_DIMENSIONS):
+            raise InvalidParameter(
+                "dimensions",
+                f"dimensions: this model's embeddings have {SCRIPTED_DIMENSIONS} dimensions, no other.",
+            )
+        vectors = [hashed_vector(text, SCRIPTED_DIMENSIONS) for text in texts]
+        return Embeddings(vectors, sum(self.count_tokens(text) for text in texts))
+
     async def aclose(self) -> None:
         return None
+
+
+def hashed_vector(text: str, dimensions: int) -> list[float]:
+    """A unit vector drawn from SHAKE-256 of `text`: deterministic, and different texts differ."""
+    raw = struct.unpack(f"<{dimensions}I", hashlib.shake_256(text.encode("utf-8")).digest(4 * dimensions))
+    centred = [value / 2**31 - 1.0 for value in raw]
+    norm = math.sqrt(sum(x * x for x in centred)) or 1.0
+    return [x / norm for x in centred]

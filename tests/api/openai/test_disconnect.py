@@ -24,6 +24,9 @@ from tests.support.wait import eventually
 USER = [{"role": "user", "content": "count"}]
 CHAT = {"model": "scripted", "messages": USER}
 RESPONSES = {"model": "scripted", "input": "count"}
+# Legacy completions stop at 16 tokens unless told otherwise: longer than any test waits.
+COMPLETIONS = {"model": "scripted", "prompt": "count", "max_tokens": 500}
+ROUTES = [("/v1/chat/completions", CHAT), ("/v1/responses", RESPONSES), ("/v1/completions", COMPLETIONS)]
 
 
 @pytest.fixture
@@ -39,7 +42,7 @@ def settings_and_url(slow: ScriptedProvider) -> Iterator[tuple[Any, str]]:
         yield settings, url
 
 
-@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/responses", RESPONSES)])
+@pytest.mark.parametrize(("path", "body"), ROUTES)
 async def test_leaving_mid_stream_stops_the_model(
     slow: ScriptedProvider, settings_and_url: tuple[Any, str], path: str, body: dict[str, Any]
 ) -> None:
@@ -66,7 +69,7 @@ async def test_leaving_mid_stream_stops_the_model(
     assert 2 <= rows[0]["output_tokens"] < 200
 
 
-@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/responses", RESPONSES)])
+@pytest.mark.parametrize(("path", "body"), ROUTES)
 async def test_leaving_while_waiting_for_a_whole_answer_stops_the_model(
     slow: ScriptedProvider, settings_and_url: tuple[Any, str], path: str, body: dict[str, Any]
 ) -> None:
@@ -78,7 +81,7 @@ async def test_leaving_while_waiting_for_a_whole_answer_stops_the_model(
     assert len(slow.requests) == 1
 
 
-@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/responses", RESPONSES)])
+@pytest.mark.parametrize(("path", "body"), ROUTES)
 async def test_leaving_before_the_first_token_stops_the_model(
     slow: ScriptedProvider, settings_and_url: tuple[Any, str], path: str, body: dict[str, Any]
 ) -> None:
@@ -92,7 +95,7 @@ async def test_leaving_before_the_first_token_stops_the_model(
 
 
 @pytest.mark.parametrize("stream", [True, False])
-@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/responses", RESPONSES)])
+@pytest.mark.parametrize(("path", "body"), ROUTES)
 async def test_leaving_closes_the_upstream_connection(
     fake: FakeOpenAI, fake_url: str, path: str, body: dict[str, Any], stream: bool
 ) -> None:

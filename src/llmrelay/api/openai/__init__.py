@@ -9,8 +9,17 @@ from fastapi import APIRouter
 
 from llmrelay.api.openai import models
 from llmrelay.api.openai.chat_completions import route as chat_completions
+from llmrelay.api.openai.completions import route as completions
+from llmrelay.api.openai.embeddings import route as embeddings
 from llmrelay.api.openai.responses import background
 from llmrelay.api.openai.responses import route as responses
 
 # Each with its full /v1 prefix, so a route's own path is its whole template (metrics, auth).
-routers: list[APIRouter] = [models.router, chat_completions.router, responses.router, background.router]
+routers: list[APIRouter] = [
+    models.router,
+    chat_completions.router,
+    responses.router,
+    background.router,
+    completions.router,
+    embeddings.router,
+]

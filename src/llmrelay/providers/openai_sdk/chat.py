@@ -44,6 +44,8 @@ class ChatCompletionsProvider(OpenAISDKProvider):
     cannot = frozenset({"top_k"})
 
     def open_stream(self, request: GenerationRequest) -> OpenedStream:
+        if request.prompt is not None:
+            return self._open_completion(request)
         params: dict[str, Any] = {
             "model": request.model or self.model,
             "messages": [chat_message(m) for m in request.messages],
@@ -57,6 +59,23 @@ class ChatCompletionsProvider(OpenAISDKProvider):
         if request.stop:
             params["stop"] = list(request.stop)
         return self._client.chat.completions.with_streaming_response.create(**params)
+
+    def _open_completion(self, request: GenerationRequest) -> OpenedStream:
+        """A raw prompt goes to the upstream's legacy `/completions` (no chat template): its
+        chunks are Chat's but for `choices[0].text` in place of the delta."""
+        params: dict[str, Any] = {
+            "model": request.model or self.model,
+            "prompt": request.prompt,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": self.output_limit(request),
+            **self.sampling(request),
+            # Only seed and penalties can be set here: a raw prompt comes with no tools or format.
+            **chat_extras(request),
+        }
+        if request.stop:
+            params["stop"] = list(request.stop)
+        return self._client.completions.with_streaming_response.create(**params)
 
     def parser(self) -> StreamParser:
         return ChatParser()
@@ -84,6 +103,9 @@ class ChatParser(StreamParser):
             # Read on: the usage chunk comes after the finishing one.
             self._finish = choice["finish_reason"]
             self.complete = True
+        if "text" in choice:  # a legacy /completions chunk (a raw prompt)
+            legacy: str | None = choice["text"]
+            return legacy
         # Some servers leave `delta` out of the finishing chunk; the first chunk often
         # carries only the role, with "" as content.
         delta = choice.get("delta") or {}

@@ -25,12 +25,15 @@ import httpx_sse
 import openai
 
 from llmrelay.providers.base import (
+    EmbeddingRequest,
+    Embeddings,
     GenerationRequest,
     ProviderError,
     ProviderEvent,
     ProviderInfo,
     TextDelta,
 )
+from llmrelay.providers.openai_sdk.embeddings import embed_upstream
 from llmrelay.providers.openai_sdk.upstream_errors import (
     CLOSED_EARLY,
     UNREADABLE,
@@ -184,6 +187,10 @@ class OpenAISDKProvider(ABC):
 
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The upstream's own `/embeddings` (both APIs' servers have the same one)."""
+        return await embed_upstream(self._client, request, model=self.model, api_key=self._api_key)
 
     async def aclose(self) -> None:
         await self._client.close()

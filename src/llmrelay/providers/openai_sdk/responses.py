@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from llmrelay.providers.base import (
+    ChatMessage,
     Finished,
     FinishReason,
     GenerationRequest,
@@ -39,9 +40,11 @@ class ResponsesProvider(OpenAISDKProvider):
     cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k"})
 
     def open_stream(self, request: GenerationRequest) -> OpenedStream:
+        # The Responses API has no raw completion: a raw prompt goes as one user message.
+        messages = request.messages if request.prompt is None else [ChatMessage("user", request.prompt)]
         params: dict[str, Any] = {
             "model": request.model or self.model,
-            "input": responses_input(request.messages),
+            "input": responses_input(messages),
             "stream": True,
             "max_output_tokens": self.output_limit(request),
             **self.sampling(request),
