@@ -15,7 +15,7 @@ from tests.support.servers import serve
 from tests.support.settings import make_settings
 
 # The provider waits this long before each delta: far more than llmrelay's own time.
-DELAY = 0.2
+DELAY = 0.5
 
 
 @pytest.fixture(scope="module")
