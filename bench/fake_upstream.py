@@ -9,8 +9,9 @@ this. It speaks just enough of the OpenAI wire format for the official SDK and L
 
 What it answers is set per run (--tokens, --gap-ms) and can be overridden per request through
 the model name: `fake-t200-g10` streams 200 tokens 10 ms apart, `fake-t1000-g0` 1000 tokens as
-fast as it can. Token i is `answer_token(i)`; the load generator rebuilds the same text and
-checks every answer byte for byte.
+fast as it can; or, first, by the same tag in the last message (`Say something. [fake-t20-g10]`),
+for routes whose model is fixed (llmrelay's `/chat-stream`). Token i is `answer_token(i)`; the
+load generator rebuilds the same text and checks every answer byte for byte.
 """
 
 from __future__ import annotations
@@ -37,11 +38,21 @@ def expected_answer(tokens: int) -> str:
     return "".join(answer_token(i) for i in range(tokens))
 
 
-def spec_from_model(model: str, tokens: int, gap_ms: float) -> tuple[int, float]:
-    found = MODEL_SPEC.search(model)
+def spec_from_model(model: str, tokens: int, gap_ms: float, prompt: str = "") -> tuple[int, float]:
+    found = MODEL_SPEC.search(prompt) or MODEL_SPEC.search(model)
     if found:
         return int(found.group(1)), float(found.group(2))
     return tokens, gap_ms
+
+
+def last_prompt(request: dict[str, Any]) -> str:
+    """The text of the last message (Chat Completions) or the input (Responses), if a string."""
+    messages = request.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        content = messages[-1].get("content")
+        return content if isinstance(content, str) else ""
+    given = request.get("input")
+    return given if isinstance(given, str) else ""
 
 
 def _chunked(data: bytes) -> bytes:
@@ -278,7 +289,7 @@ class Connection(asyncio.Protocol):
             return
         request = json.loads(body)
         model = str(request.get("model", "fake"))
-        n, gap_ms = spec_from_model(model, up.tokens, up.gap_ms)
+        n, gap_ms = spec_from_model(model, up.tokens, up.gap_ms, last_prompt(request))
         prompt_tokens = max(1, len(body) // 4)
         stream = bool(request.get("stream"))
         if path == b"/v1/chat/completions":

@@ -247,6 +247,47 @@ async def closed_loop(target: Target, concurrency: int, seconds: float, deadline
     return summary
 
 
+async def sweep_level(
+    target: Target, concurrency: int, seconds: float, warm: float, deadline_s: float
+) -> dict[str, Any]:
+    """`concurrency` streams open at a time: workers start evenly over `warm` seconds (one
+    answer's length, so the server is in steady state, not absorbing a burst), then each opens
+    a new stream as soon as its last one ended. Only streams started after `warm` count."""
+    connect = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    started = time.perf_counter()
+    counted_from = started + warm
+    deadline = counted_from + seconds
+    results: list[StreamResult] = []
+
+    async def worker(delay: float) -> None:
+        await asyncio.sleep(delay)
+        while time.perf_counter() < deadline:
+            result = await one_stream(target, connect, deadline_s)
+            if result.started >= counted_from:
+                results.append(result)
+
+    await asyncio.gather(*(worker(warm * i / concurrency) for i in range(concurrency)))
+    summary = summarize(results)
+    summary.update(concurrency=concurrency, seconds=seconds)
+    return summary
+
+
+async def open_loop(target: Target, rate: float, seconds: float, deadline_s: float) -> dict[str, Any]:
+    """Streams started at a fixed rate (requests/s) for `seconds`, whether or not earlier ones
+    have ended: the arrival pattern of many independent clients."""
+    connect = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    n = max(1, round(rate * seconds))
+
+    async def later(delay: float) -> StreamResult:
+        await asyncio.sleep(delay)
+        return await one_stream(target, connect, deadline_s)
+
+    results = await asyncio.gather(*(later(i / rate) for i in range(n)))
+    summary = summarize(list(results))
+    summary.update(rate=rate, seconds=seconds)
+    return summary
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None

@@ -22,7 +22,29 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORK = BENCH / ".work"
-APP_PY = ROOT / ".venv" / "bin" / "python"
+
+
+def _app_python() -> Path:
+    """The interpreter that runs llmrelay: $BENCH_APP_PYTHON, else this checkout's .venv, else (in
+    a git worktree, which has no .venv of its own) the main checkout's. Whichever it is, llmrelay's
+    code comes from this checkout's src/ (PYTHONPATH, see `llmrelay`), not the venv's install."""
+    given = os.environ.get("BENCH_APP_PYTHON")
+    if given:
+        return Path(given)
+    own = ROOT / ".venv" / "bin" / "python"
+    if own.exists():
+        return own
+    common = subprocess.run(
+        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    return Path(common).parent / ".venv" / "bin" / "python" if common else own
+
+
+APP_PY = _app_python()
+SRC = ROOT / "src"
 TOOLS_PY = WORK / "tools" / "bin" / "python"
 LITELLM_BIN = WORK / "litellm" / "bin" / "litellm"
 SERVER_CPU = "1"  # the core the server under test gets
@@ -191,8 +213,8 @@ def llmrelay(
         )
     settings.update(env or {})
     argv = [str(APP_PY), "-m", "llmrelay", "serve"]
-    if src is not None:
-        settings["PYTHONPATH"] = str(src)
+    # This checkout's code (or another revision's), never whatever the venv has installed.
+    settings["PYTHONPATH"] = str(src or SRC)
     return Server(name, argv, port, "/healthz", env=settings)
 
 

@@ -117,6 +117,64 @@ def plot_throughput(data: dict[str, list[dict[str, Any]]], path: Path) -> None:
     plt.close(fig)
 
 
+def sweep_rows(data: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, float | None]]]:
+    """Per target and level: TTFT median / p99 and the same minus the direct connection's."""
+    direct = data.get("direct", [])
+    rows: dict[str, list[dict[str, float | None]]] = {}
+    for name, levels in data.items():
+        rows[name] = []
+        for i, lv in enumerate(levels):
+            base = direct[i]["ttft_ms"] if i < len(direct) else {}
+            row: dict[str, Any] = {
+                "level": lv["concurrency"],
+                "tokens": lv.get("answer_tokens"),
+                "n": lv["ok"],
+                "errors": lv["errors"],
+                "med": lv["ttft_ms"]["median"],
+                "p99": lv["ttft_ms"]["p99"],
+                "gap_p99": lv["gap_ms"]["p99"],
+                "cpu": lv.get("server_cpu_ms_per_stream"),
+            }
+            for key, field in (("med", "median"), ("p99", "p99")):
+                b = base.get(field)
+                row["added_" + key] = None if row[key] is None or b is None else row[key] - b
+            rows[name].append(row)
+    return rows
+
+
+def frontier_of(steps: list[dict[str, Any]], threshold_ms: float) -> float | None:
+    """The highest rate reached with every step up to it error-free and its added p99 TTFT
+    under the threshold; None when even the lowest rate was over it."""
+    best = None
+    for step in steps:
+        added = step.get("added_ttft_p99_ms")
+        if step["errors"] or added is None or added > threshold_ms:
+            break
+        best = step["rate"]
+    return best
+
+
+def plot_sweep(rows: dict[str, list[dict[str, float | None]]], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, levels in rows.items():
+        if name == "direct":
+            continue
+        xs = [lv["level"] for lv in levels]
+        for ax, key in ((axes[0], "added_med"), (axes[1], "added_p99")):
+            ax.plot(xs, [max(0.05, lv[key] or 0.0) for lv in levels], marker="o", label=name)
+    for ax, title in ((axes[0], "median"), (axes[1], "p99")):
+        ax.set_title(f"Added time to first token, {title}, ms (log scale)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("streams open at a time")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Concurrency sweep: 200-token answers 10 ms apart (20 tokens at 1), one server core")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def embedded_numbers(data: dict[str, Any]) -> dict[str, Any]:
     direct_rates = [r["tokens_per_second"] for r in data["direct"]["runs"][1:] if r["tokens_per_second"]]
     out: dict[str, Any] = {
@@ -210,21 +268,118 @@ def main() -> None:
             for name in [n for n in rows if n.startswith("llmrelay")]:
                 added = rows[name]["added_ttft_med"]
                 lite_added = lite.get("added_ttft_med")
-                targets.append(
-                    (
-                        f"{name} ({pattern}): added TTFT ≤ 1 ms (median)",
-                        f"{fmt(added, 2)} ms",
-                        check(None if added is None else added <= 1.0),
+                if pattern == "burst":
+                    targets.append(
+                        (
+                            f"{name}, {o['streams']} streams at once: added TTFT ≤ 60 ms (median)",
+                            f"{fmt(added, 2)} ms",
+                            check(None if added is None else added <= 60.0),
+                        )
                     )
-                )
                 ratio = None if added is None or not lite_added else added / lite_added
                 targets.append(
                     (
-                        f"{name} ({pattern}): added TTFT ≤ 1/5 of LiteLLM's",
-                        f"{fmt(added, 2)} vs {fmt(lite_added, 2)} ms (ratio {fmt(ratio, 2)})",
-                        check(None if ratio is None else ratio <= 0.2),
+                        f"{name}, {o['streams']} {'at once' if pattern == 'burst' else 'steady'}: "
+                        "added TTFT ≤ 1/4 of LiteLLM's",
+                        f"{fmt(added, 2)} vs {fmt(lite_added, 2)} ms (ratio {fmt(ratio, 3)})",
+                        check(None if ratio is None else ratio <= 0.25),
                     )
                 )
+
+    if "sweep" in r:
+        sw = sweep_rows(r["sweep"]["targets"])
+        plot_sweep(sw, RESULTS / "sweep.png")
+        levels = r["sweep"]["levels"]
+        body += [
+            "## Concurrency sweep",
+            "",
+            f"At each level N, N streams are open at a time against one target (targets interleaved): "
+            "workers start evenly over one answer's length, then each opens a new stream as soon as its "
+            f"last one ended; {r['sweep']['seconds']} s counted per level after that warm-up. Answers are "
+            "200 tokens 10 ms apart (at N = 1: 20 tokens, so one stream at a time still yields enough first "
+            "tokens; with nothing else open an answer's length does not change its first token's time). "
+            "*Added* is the figure minus the direct connection's at the same level. *Server CPU per "
+            "stream* is the server process's CPU time over the level divided by the streams it answered: "
+            "unlike latency, other work on this shared machine cannot inflate it, so it is the figure to "
+            "compare before/after changes by.",
+            "",
+            "![sweep](results/sweep.png)",
+            "",
+            "| target | "
+            + " | ".join(f"N={n}: added TTFT median / p99" for n in levels)
+            + " | "
+            + " | ".join(f"N={n}: streams (errors), server CPU ms per stream" for n in levels)
+            + " |",
+            "| --- | " + " | ".join("---:" for _ in levels * 2) + " |",
+        ]
+        for name, lvs in sw.items():
+            if name == "direct":
+                cells = [f"{fmt(lv['med'], 2)} / {fmt(lv['p99'], 2)} (own)" for lv in lvs]
+            else:
+                cells = [f"{fmt(lv['added_med'], 2)} / {fmt(lv['added_p99'], 2)}" for lv in lvs]
+            counts = [f"{lv['n']} ({lv['errors']}), {fmt(lv['cpu'], 2)}" for lv in lvs]
+            body.append(f"| {name} | " + " | ".join(cells + counts) + " |")
+        body += [
+            "",
+            "All times in ms; the direct row shows its own TTFT (what the others' is measured from).",
+            "",
+        ]
+        lite_levels = {lv["level"]: lv for lv in sw.get("litellm", [])}
+        for name in [n for n in sw if n.startswith("llmrelay")]:
+            for lv in sw[name]:
+                lite_lv = lite_levels.get(lv["level"])
+                if lv["level"] == 1:
+                    targets.append(
+                        (
+                            f"{name}, concurrency 1: added TTFT ≤ 1 ms (median)",
+                            f"{fmt(lv['added_med'], 2)} ms",
+                            check(None if lv["added_med"] is None else lv["added_med"] <= 1.0),
+                        )
+                    )
+                lite_added = lite_lv["added_med"] if lite_lv else None
+                ratio = None if lv["added_med"] is None or not lite_added else lv["added_med"] / lite_added
+                targets.append(
+                    (
+                        f"{name}, concurrency {lv['level']}: added TTFT ≤ 1/4 of LiteLLM's (median)",
+                        f"{fmt(lv['added_med'], 2)} vs {fmt(lite_added, 2)} ms (ratio {fmt(ratio, 3)})",
+                        check(None if ratio is None else ratio <= 0.25),
+                    )
+                )
+
+    if "frontier" in r:
+        fr = r["frontier"]
+        thresholds = fr["thresholds_ms"]
+        body += [
+            "## Throughput frontier",
+            "",
+            "Open loop: streams start at a fixed rate (requests/s) whether or not earlier ones ended, at "
+            f"rising rates {', '.join(fmt(x, 0) for x in fr['rates'])} req/s (each for "
+            f"{r['settings'].get('frontier_seconds')} s, at least 30 streams), answers of {fr['tokens']} tokens "
+            "10 ms apart. *Added p99* is a rate's p99 TTFT minus the direct connection's p99 at the same "
+            "rate. The frontier at a threshold is the highest rate at which the target, at that rate and "
+            "every lower one, stayed error-free with its added p99 under the threshold (– : not even at the "
+            "lowest rate). A target leaves the climb once its added p99 passes the largest threshold.",
+            "",
+            "| target | "
+            + " | ".join(f"req/s at p99 added < {fmt(t, 0)} ms" for t in thresholds)
+            + " | added p99 per rate (ms) |",
+            "| --- | " + " | ".join("---:" for _ in thresholds) + " | --- |",
+        ]
+        for name, steps in fr["targets"].items():
+            if name == "direct":
+                per_rate = ", ".join(
+                    f"{fmt(st['rate'], 0)}: {fmt(st['ttft_ms']['p99'], 1)} (own)" for st in steps
+                )
+                body.append("| direct | " + " | ".join("–" for _ in thresholds) + f" | {per_rate} |")
+                continue
+            per_rate = ", ".join(
+                f"{fmt(st['rate'], 0)}: {fmt(st.get('added_ttft_p99_ms'), 1)}"
+                + (f" ({st['errors']} errors)" if st["errors"] else "")
+                for st in steps
+            )
+            cells = [fmt(frontier_of(steps, t), 0) for t in thresholds]
+            body.append(f"| {name} | " + " | ".join(cells) + f" | {per_rate} |")
+        body.append("")
 
     if "throughput" in r:
         tp = r["throughput"]
@@ -271,10 +426,10 @@ def main() -> None:
             if floor_peak:
                 targets.append(
                     (
-                        f"{name}: peak throughput ≥ 70% of the pass-through proxy",
+                        f"{name}: peak tokens/s ≥ 80% of the pass-through proxy",
                         f"{fmt(relay_peak, 0)} vs {fmt(floor_peak, 0)} tokens/s "
                         f"({fmt(100 * relay_peak / floor_peak, 0)}%)",
-                        check(relay_peak >= 0.7 * floor_peak),
+                        check(relay_peak >= 0.8 * floor_peak),
                     )
                 )
 

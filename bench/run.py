@@ -1,7 +1,8 @@
 """`make bench`: run every scenario side by side, write bench/results/*.json, then the report.
 
-Usage: bench/.work/tools/bin/python bench/run.py [--only overhead,throughput,...] [--quick]
-       [--baseline REV]   also run llmrelay as of git revision REV (before/after, same run)
+Usage: bench/.work/tools/bin/python bench/run.py [--only overhead,sweep,frontier,throughput,...]
+       [--quick] [--baseline REV[,REV...]]   also run llmrelay as of each git revision REV
+       (before/after, side by side in the same run, as "llmrelay @REV")
 
 Processes: the fake upstream and this client share core 0; the server being measured gets
 core 1 (`taskset`), so "one server process" is one core. The embedded model gets both cores
@@ -108,8 +109,9 @@ def variants(args: argparse.Namespace) -> dict[str, Path]:
     """Extra llmrelays to run beside the work tree's: `before` (--baseline REV) and `proposed`
     (the work tree's commit plus bench/proposals/*.patch: changes to files this bench does not own)."""
     found: dict[str, Path] = {}
-    if args.baseline and (before := source_tree("before", args.baseline)) is not None:
-        found["llmrelay before"] = before
+    for i, rev in enumerate(filter(None, (args.baseline or "").split(","))):
+        if (before := source_tree(f"before-{i}", rev)) is not None:
+            found[f"llmrelay @{rev}"] = before
     patches = sorted((procs.BENCH / "proposals").glob("*.patch"))
     if args.proposed and patches and (proposed := source_tree("proposed", "HEAD", patches)) is not None:
         found["llmrelay proposed"] = proposed
@@ -132,35 +134,63 @@ def overhead_and_throughput(args: argparse.Namespace, out: dict[str, Any]) -> No
                 found[name] = procs.llmrelay(up, model, name=f"llmrelay-v{i}", src=src)
             return {name: stack.enter_context(server) for name, server in found.items()}
 
-        def targets(model: str, servers: dict[str, procs.Server]) -> dict[str, tuple[Any, Any]]:
+        def targets(
+            model: str, servers: dict[str, procs.Server], tokens: int = TOKENS
+        ) -> dict[str, tuple[Any, Any]]:
+            """Every target, direct first; answers of `tokens` (other than the servers' own
+            length: asked for through the prompt, which the fake upstream reads)."""
+            prompt = (
+                scenarios.PROMPT if tokens == TOKENS else scenarios.tagged(scenarios.PROMPT, tokens, GAP_MS)
+            )
+            answer = expected if tokens == TOKENS else expected_answer(tokens)
             t: dict[str, tuple[Any, Any]] = {
-                "direct": (scenarios.chat_target(up, model, TOKENS), None),
-                "passthrough": (scenarios.chat_target(floor, model, TOKENS), floor),
-                # The fake's Responses stream, read and checked like the others (the rig's self-check).
-                "direct (Responses API)": (scenarios.responses_target(up, model, TOKENS), None),
+                "direct": (scenarios.chat_target(up, model, tokens, prompt), None),
+                "passthrough": (scenarios.chat_target(floor, model, tokens, prompt), floor),
             }
+            if tokens == TOKENS:
+                # The fake's Responses stream, read and checked like the others (the rig's self-check).
+                t["direct (Responses API)"] = (scenarios.responses_target(up, model, TOKENS), None)
             for name, server in servers.items():
-                t[f"{name} /chat-stream"] = (scenarios.tutorial_target(server, expected), server)
+                t[f"{name} /chat-stream"] = (scenarios.tutorial_target(server, answer, prompt), server)
                 if scenarios.has_route(server, "/v1/chat/completions"):
-                    t[f"{name} /v1/chat/completions"] = (scenarios.chat_target(server, model, TOKENS), server)
-            t["litellm"] = (scenarios.chat_target(lite, model, TOKENS), lite)
+                    t[f"{name} /v1/chat/completions"] = (
+                        scenarios.chat_target(server, model, tokens, prompt),
+                        server,
+                    )
+            t["litellm"] = (scenarios.chat_target(lite, model, tokens, prompt), lite)
             return t
 
-        if "overhead" in args.only:
+        slow = {"overhead", "sweep", "frontier"} & args.only
+        if slow:
             servers = relays(SLOW)
-            t = targets(SLOW, servers)
+
+            def slow_targets(tokens: int) -> dict[str, Any]:
+                return targets(SLOW, servers, tokens)
+
+        if "overhead" in args.only:
             started = time.perf_counter()
             out["overhead"] = scenarios.overhead(
-                {k: v[0] for k, v in t.items()},
+                {k: v[0] for k, v in slow_targets(TOKENS).items()},
                 args.streams,
                 args.runs,
                 timeout=60,
                 spread=TOKENS * GAP_MS / 1000,
             )
             out["overhead"]["seconds"] = round(time.perf_counter() - started, 1)
+            save(out)
+        if "sweep" in args.only:
+            started = time.perf_counter()
+            out["sweep"] = scenarios.sweep(slow_targets, args.sweep_levels, args.sweep_seconds, GAP_MS, 60)
+            out["sweep"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+            save(out)
+        if "frontier" in args.only:
+            started = time.perf_counter()
+            out["frontier"] = scenarios.frontier(slow_targets, args.rates, args.frontier_seconds, 20, 60)
+            out["frontier"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+            save(out)
+        if slow:
             for server in servers.values():
                 server.stop()
-            save(out)
         if "throughput" in args.only:
             t = targets(FAST, relays(FAST))
             t.pop("direct (Responses API)")  # a self-check of the rig; once, in the overhead runs, is enough
@@ -266,8 +296,10 @@ def save(out: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="overhead,throughput,many,embedded,startup")
-    parser.add_argument("--baseline", default=None, help="git revision to run as 'llmrelay before'")
+    parser.add_argument("--only", default="overhead,sweep,frontier,throughput,many,embedded,startup")
+    parser.add_argument(
+        "--baseline", default=None, help="git revision(s), comma-separated, to run as 'llmrelay @REV'"
+    )
     parser.add_argument(
         "--proposed",
         action="store_true",
@@ -279,13 +311,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--many", type=int, default=10_000)
+    parser.add_argument("--sweep-levels", default="1,16,64")
+    parser.add_argument("--sweep-seconds", type=float, default=6.0, help="measured seconds per level")
+    parser.add_argument("--rates", default="5,10,25,50,100,200", help="frontier: requests/s, rising")
+    parser.add_argument("--frontier-seconds", type=float, default=3.0)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the bench itself")
     args = parser.parse_args()
     args.only = set(args.only.split(","))
     args.levels = [int(x) for x in args.levels.split(",")]
+    args.sweep_levels = [int(x) for x in args.sweep_levels.split(",")]
+    args.rates = [float(x) for x in args.rates.split(",")]
     if args.quick:
         args.streams, args.runs, args.levels, args.seconds, args.many = 20, 1, [1, 8], 1.0, 500
-        args.passes = 1
+        args.passes, args.sweep_seconds, args.frontier_seconds, args.rates = 1, 2.0, 1.0, [10.0, 50.0]
     procs.pin_self()
     started = time.perf_counter()
     out: dict[str, Any] = {
@@ -301,6 +339,10 @@ def main() -> None:
             "tokens": TOKENS,
             "gap_ms": GAP_MS,
             "baseline": args.baseline,
+            "sweep_levels": args.sweep_levels,
+            "sweep_seconds": args.sweep_seconds,
+            "frontier_rates": args.rates,
+            "frontier_seconds": args.frontier_seconds,
         },
     }
     save(out)
@@ -310,7 +352,7 @@ def main() -> None:
         ("embedded", embedded),
         ("startup", startup),
     ):
-        if name in args.only or (name == "overhead" and "throughput" in args.only):
+        if name in args.only or (name == "overhead" and {"sweep", "frontier", "throughput"} & args.only):
             print(f"[bench] {name} …", flush=True)
             step(args, out)
     out["seconds"] = round(time.perf_counter() - started, 1)

@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from load import Target
 PROMPT = "Say something."
 
 
-def chat_target(server: procs.Server, model: str, tokens: int) -> Target:
-    body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": PROMPT}]})
+def chat_target(server: procs.Server, model: str, tokens: int, prompt: str = PROMPT) -> Target:
+    body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": prompt}]})
     return Target(
         "127.0.0.1",
         server.port,
@@ -98,6 +99,93 @@ def overhead(
                 results = run(load.burst(target, streams, timeout, spread=pattern_spread))
                 per_target[name].append(load.summarize(results))
         out[pattern] = per_target
+    return out
+
+
+# --- Concurrency sweep and throughput frontier --------------------------------------------
+# answer tokens -> the targets (and the server process behind each, None for direct), direct first
+TargetsFor = Callable[[int], dict[str, tuple[Target, procs.Server | None]]]
+
+
+def measured(server: procs.Server | None, go: Any) -> dict[str, Any]:
+    """Run one load step; add the server's CPU time per answered stream (robust where latency is
+    not: other work on a shared machine delays a server, it does not make it use more CPU)."""
+    before = server.cpu_seconds() if server else 0.0
+    summary: dict[str, Any] = run(go)
+    if server is not None and summary["ok"]:
+        summary["server_cpu_ms_per_stream"] = round(
+            1000 * (server.cpu_seconds() - before) / summary["streams"], 3
+        )
+    return summary
+
+
+def warm_up(targets: dict[str, tuple[Target, procs.Server | None]], timeout: float) -> None:
+    for target, _ in targets.values():
+        run(load.burst(target, 4, timeout))
+
+
+def tagged(prompt: str, tokens: int, gap_ms: float) -> str:
+    """A prompt that tells the fake upstream how to answer (bench/fake_upstream.py)."""
+    return f"{prompt} [fake-t{tokens}-g{gap_ms:g}]"
+
+
+def sweep(
+    targets_for: TargetsFor, levels: list[int], seconds: float, gap_ms: float, timeout: float
+) -> dict[str, Any]:
+    """At each level N, N streams open at a time against each target (targets interleaved).
+
+    Answers are 200 tokens `gap_ms` apart, as in the overhead runs; at N = 1 they are 20
+    tokens (0.2 s), so that one stream at a time still gives enough first tokens to count:
+    with nothing else open, the length of an answer does not change its first token's time.
+    """
+    out: dict[str, Any] = {"levels": levels, "seconds": seconds}
+    per_target: dict[str, list[dict[str, Any]]] = {}
+    warm_up(targets_for(20), timeout)
+    for level in levels:
+        tokens = 20 if level == 1 else 200
+        warm = 0.0 if level == 1 else tokens * gap_ms / 1000
+        for name, (target, server) in targets_for(tokens).items():
+            if name == "direct (Responses API)":
+                continue
+            summary = measured(server, load.sweep_level(target, level, seconds, warm, timeout))
+            summary["answer_tokens"] = tokens
+            per_target.setdefault(name, []).append(summary)
+    out["targets"] = per_target
+    return out
+
+
+FRONTIER_THRESHOLDS_MS = (1.0, 5.0, 10.0, 50.0)
+
+
+def frontier(
+    targets_for: TargetsFor, rates: list[float], seconds: float, tokens: int, timeout: float
+) -> dict[str, Any]:
+    """Open loop at rising request rates: per rate and target, the p99 TTFT *added* to the
+    direct connection's p99 at the same rate. A target leaves the climb once its added p99
+    passes the largest threshold (or it errs): past that point it only queues up more."""
+    targets = targets_for(tokens)
+    warm_up(targets, timeout)
+    out: dict[str, Any] = {"rates": rates, "tokens": tokens, "thresholds_ms": list(FRONTIER_THRESHOLDS_MS)}
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    retired: set[str] = set()
+    for rate in rates:
+        duration = max(seconds, 30 / rate)  # at least 30 streams per step
+        direct_p99: float | None = None
+        for name, (target, server) in targets.items():
+            if name in retired:
+                continue
+            summary = measured(server, load.open_loop(target, rate, duration, timeout))
+            p99 = summary["ttft_ms"]["p99"]
+            if name == "direct":
+                direct_p99 = p99
+            added = None if p99 is None or direct_p99 is None else p99 - direct_p99
+            summary["added_ttft_p99_ms"] = None if added is None else round(added, 3)
+            steps[name].append(summary)
+            if name != "direct" and (
+                summary["errors"] or added is None or added > FRONTIER_THRESHOLDS_MS[-1]
+            ):
+                retired.add(name)
+    out["targets"] = steps
     return out
 
 
@@ -211,9 +299,9 @@ def ask_first_token(env: dict[str, str], runs: int, cwd: Path) -> list[dict[str,
     for _ in range(runs):
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [str(procs.ROOT / ".venv" / "bin" / "llmrelay"), "ask", "Say hello."],
+            [str(procs.APP_PY), "-m", "llmrelay", "ask", "Say hello."],
             cwd=cwd,
-            env=env,
+            env={**env, "PYTHONPATH": str(procs.SRC)},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
