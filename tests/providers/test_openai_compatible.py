@@ -73,6 +73,17 @@ async def test_sends_history_options_and_asks_for_usage(
     assert not {"temperature", "top_p", "stop"} & second.body.keys()
 
 
+async def test_a_finished_stream_leaves_its_connection_reusable(
+    fake: FakeOpenAI, provider: ChatCompletionsProvider
+) -> None:
+    # The body is read to its end after `data: [DONE]` (its last chunk follows it), so the
+    # next answer skips a new connection (and, with a real upstream, a TLS handshake).
+    await collect(provider.stream(ask()))
+    await collect(provider.stream(ask()))
+    first, second = fake.requests
+    assert first.client_port is not None and first.client_port == second.client_port
+
+
 @pytest.mark.parametrize(
     ("reason", "finish"), [("max_output_tokens", "length"), ("content_filter", "content_filter")]
 )

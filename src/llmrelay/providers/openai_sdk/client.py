@@ -205,6 +205,10 @@ async def json_events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
     try:
         async for event in events:
             if event.data == "[DONE]":
+                # Read on to the body's end (its last chunk follows `[DONE]`): a response read
+                # whole leaves its connection in the pool; one closed before is dropped, and
+                # the next request paid a new TCP (and TLS) handshake (bench/notes.md).
+                await _drain(events)
                 return
             if not event.data:
                 continue
