@@ -22,7 +22,6 @@ from llmrelay.providers.base import (
 )
 from llmrelay.providers.openai_sdk.client import (
     OpenAISDKProvider,
-    OpenedStream,
     ReportedFailure,
     StreamParser,
 )
@@ -40,12 +39,17 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 
 class ChatCompletionsProvider(OpenAISDKProvider):
     name = "openai-compatible"
+    path = "/chat/completions"
     # Chat Completions has no top_k (some servers take one, but not as the API defines it).
     cannot = frozenset({"top_k"})
 
-    def open_stream(self, request: GenerationRequest) -> OpenedStream:
+    def endpoint(self, request: GenerationRequest) -> str:
+        # A raw prompt goes to the upstream's legacy `/completions` (no chat template).
+        return "/completions" if request.prompt is not None else self.path
+
+    def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         if request.prompt is not None:
-            return self._open_completion(request)
+            return self._completion_body(request)
         params: dict[str, Any] = {
             "model": request.model or self.model,
             "messages": [chat_message(m) for m in request.messages],
@@ -58,10 +62,10 @@ class ChatCompletionsProvider(OpenAISDKProvider):
         }
         if request.stop:
             params["stop"] = list(request.stop)
-        return self._client.chat.completions.with_streaming_response.create(**params)
+        return params
 
-    def _open_completion(self, request: GenerationRequest) -> OpenedStream:
-        """A raw prompt goes to the upstream's legacy `/completions` (no chat template): its
+    def _completion_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """A raw prompt, for the upstream's legacy `/completions` (no chat template): its
         chunks are Chat's but for `choices[0].text` in place of the delta."""
         params: dict[str, Any] = {
             "model": request.model or self.model,
@@ -75,7 +79,7 @@ class ChatCompletionsProvider(OpenAISDKProvider):
         }
         if request.stop:
             params["stop"] = list(request.stop)
-        return self._client.completions.with_streaming_response.create(**params)
+        return params
 
     def parser(self) -> StreamParser:
         return ChatParser()

@@ -1,10 +1,11 @@
 """What the two OpenAI-SDK backends share: the client, the key kept out of sight, sampling
 parameters, token estimates, closing, and the one `stream` method both run.
 
-The contract of `OpenAISDKProvider.stream` (a template): the subclass says how to open its
-request through the SDK (`open_stream`) and how to read its API's events (a `StreamParser`);
-the base sends the request, reads the streamed body as raw JSON events (`json_events`), hands
-each event to the parser, turns every failure into a `ProviderError` in one place
+The contract of `OpenAISDKProvider.stream` (a template): the subclass says where its request
+goes and what it carries (`path`, `request_body`) and how to read its API's events (a
+`StreamParser`); the base sends the request through the SDK's client (its auth, retries,
+timeouts and HTTP errors as exceptions), reads the streamed body as raw JSON events
+(`json_events`), hands each event to the parser, turns every failure into a `ProviderError` in one place
 (`upstream_errors`), and closes the HTTP response however the generator ends: finished,
 failed, cancelled, or closed by its consumer. Closing the connection is how an upstream
 learns to stop generating (and billing).
@@ -17,7 +18,6 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import httpx2
@@ -45,9 +45,6 @@ from llmrelay.providers.openai_sdk.upstream_errors import (
 
 # After the upstream's last event, read the rest of the body for this long at most.
 _DRAIN_SECONDS = 0.5
-
-# What `open_stream` returns: the SDK's `with_streaming_response.create(...)`.
-OpenedStream = AbstractAsyncContextManager[openai.AsyncAPIResponse[Any]]
 
 
 def estimate_tokens(text: str) -> int:
@@ -126,9 +123,39 @@ class OpenAISDKProvider(ABC):
             cannot=self.cannot,
         )
 
+    # The endpoint, relative to the client's base URL: "/chat/completions", "/responses".
+    path: ClassVar[str]
+
+    def endpoint(self, request: GenerationRequest) -> str:
+        """Where `request` goes (`path`, unless a subclass sends some requests elsewhere)."""
+        return self.path
+
     @abstractmethod
-    def open_stream(self, request: GenerationRequest) -> OpenedStream:
-        """The SDK call that sends `request` with `stream=True`, not yet entered."""
+    def request_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The JSON body that asks for `request` as a stream (`stream: true`)."""
+
+    @contextlib.asynccontextmanager
+    async def open_stream(self, request: GenerationRequest) -> AsyncIterator[httpx2.Response]:
+        """Send `request`; the streamed HTTP response, its body not read yet, closed on exit.
+
+        Through the client's generic `post` (the SDK's documented way to an endpoint, with
+        the client's options), not `chat.completions.create`: the typed methods walk the body
+        against the API's TypedDicts (`maybe_transform`) and wrap the response, ~a quarter of
+        the SDK's CPU per request (bench/notes.md), for a body that is plain JSON already and
+        a response read as raw events anyway."""
+        response = await self._client.post(
+            self.endpoint(request),
+            cast_to=httpx2.Response,
+            body=self.request_body(request),
+            stream=True,
+            stream_cls=None,
+        )
+        # With `cast_to=httpx2.Response` the SDK hands back the HTTP response itself, unread.
+        assert isinstance(response, httpx2.Response)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     @abstractmethod
     def parser(self) -> StreamParser:
@@ -144,7 +171,7 @@ class OpenAISDKProvider(ABC):
                 response = await stack.enter_async_context(self.open_stream(request))
             except openai.OpenAIError as exc:
                 raise translate(exc, api_key=self._api_key, streaming=False) from None
-            events = json_events(response.http_response)
+            events = json_events(response)
             try:
                 async for event in events:
                     text = parser.read_event(event)
@@ -208,7 +235,7 @@ async def json_events(response: httpx2.Response) -> AsyncGenerator[dict[str, Any
                 # Read on to the body's end (its last chunk follows `[DONE]`): a response read
                 # whole leaves its connection in the pool; one closed before is dropped, and
                 # the next request paid a new TCP (and TLS) handshake (bench/notes.md).
-                await _drain(events)
+                await drain(events)
                 return
             if not event.data:
                 continue

@@ -23,7 +23,6 @@ from llmrelay.providers.base import (
 )
 from llmrelay.providers.openai_sdk.client import (
     OpenAISDKProvider,
-    OpenedStream,
     ReportedFailure,
     StreamParser,
 )
@@ -36,10 +35,11 @@ _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 
 class ResponsesProvider(OpenAISDKProvider):
     name = "openai"
+    path = "/responses"
     # The Responses API has no stop sequences, seed, penalties or top_k: asked for, they are a 400.
     cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k"})
 
-    def open_stream(self, request: GenerationRequest) -> OpenedStream:
+    def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         # The Responses API has no raw completion: a raw prompt goes as one user message.
         messages = request.messages if request.prompt is None else [ChatMessage("user", request.prompt)]
         params: dict[str, Any] = {
@@ -50,7 +50,7 @@ class ResponsesProvider(OpenAISDKProvider):
             **self.sampling(request),
             **responses_extras(request),
         }
-        return self._client.responses.with_streaming_response.create(**params)
+        return params
 
     def parser(self) -> StreamParser:
         return ResponsesParser()
