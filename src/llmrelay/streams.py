@@ -175,6 +175,8 @@ class Generation:
     first_event_at: float | None = None
     result: GenerationResult | None = None
     _task: asyncio.Task[None] | None = None
+    # Futures waiting for the first event (`first_event_future`), resolved by `_emit`.
+    _first_waiters: list[asyncio.Future[LogEvent]] = field(default_factory=list)
     _listeners: int = 0
     _grace_timer: asyncio.TimerHandle | None = None
     # Why it was stopped, when that is a failure to report (a spent budget), not a cancel.
@@ -212,6 +214,16 @@ class Generation:
         """The first event: a delta means the stream is open; a Failure means it never was."""
         await self.log.wait_beyond(0)
         return self.log.read(0)[0]
+
+    def first_event_future(self) -> asyncio.Future[LogEvent]:
+        """A future of the first event, for racing it against something else without a task
+        per wait (`api.disconnect.first_event`); cancelling it concerns nobody else."""
+        future: asyncio.Future[LogEvent] = asyncio.get_running_loop().create_future()
+        if len(self.log):
+            future.set_result(self.log.read(0)[0])
+        else:
+            self._first_waiters.append(future)
+        return future
 
     async def wait_finished(self) -> GenerationResult:
         while not self.finished:
@@ -265,6 +277,10 @@ class Generation:
     def _emit(self, event: LogEvent) -> None:
         if self.first_event_at is None:
             self.first_event_at = time.perf_counter()
+            waiters, self._first_waiters = self._first_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(event)
         self.log.append(event)
 
     async def _run(self) -> None:
