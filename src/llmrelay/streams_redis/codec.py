@@ -1,0 +1,89 @@
+"""Log events as Redis Stream entries, and the names of every key and channel llmrelay uses.
+
+An entry is one field, `e`, holding a compact JSON array: `["t", text]`, `["u", in, out]`,
+`["f", message, status, kind]`, `["e", reason]`. Its stream id is `<seq>-0`, so a reader knows
+each event's position from the id alone and notices a gap (a log that lost entries).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llmrelay.providers.base import Finished, TextDelta, Usage
+from llmrelay.streams import Failure, LogEvent
+
+FIELD = "e"
+
+
+def encode_event(event: LogEvent) -> str:
+    body: list[Any]
+    if isinstance(event, TextDelta):
+        body = ["t", event.text]
+    elif isinstance(event, Usage):
+        body = ["u", event.input_tokens, event.output_tokens]
+    elif isinstance(event, Failure):
+        body = ["f", event.message, event.status, event.kind]
+    else:
+        body = ["e", event.reason]
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_event(data: bytes | str) -> LogEvent:
+    body = json.loads(data)
+    kind = body[0]
+    if kind == "t":
+        return TextDelta(body[1])
+    if kind == "u":
+        return Usage(body[1], body[2])
+    if kind == "f":
+        return Failure(body[1], body[2], body[3])
+    if kind == "e":
+        return Finished(body[1])
+    raise ValueError(f"unknown log entry kind {kind!r}")
+
+
+def entry_id(seq: int) -> str:
+    return f"{seq}-0"
+
+
+def entry_seq(entry: bytes | str) -> int:
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    return int(text.partition("-")[0])
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Every Redis name, under one prefix (LLMRELAY_REDIS_PREFIX)."""
+
+    prefix: str
+
+    def log(self, generation_id: str, epoch: str) -> str:
+        """The Stream of one instance of a generation's log: a new epoch is a new key."""
+        return f"{self.prefix}log:{generation_id}:{epoch}"
+
+    def generation(self, generation_id: str) -> str:
+        """Hash: owner, epoch, meta (JSON), state (running / finished)."""
+        return f"{self.prefix}gen:{generation_id}"
+
+    @property
+    def running(self) -> str:
+        """Hash: generation id -> owner process, for every generation still running anywhere."""
+        return f"{self.prefix}running"
+
+    def process(self, process_id: str) -> str:
+        """A process's heartbeat: exists while the process lives (a short TTL, refreshed)."""
+        return f"{self.prefix}proc:{process_id}"
+
+    def control(self, process_id: str) -> str:
+        """Pub/sub channel of one process: cancel, attach, detach for generations it owns."""
+        return f"{self.prefix}ctl:{process_id}"
+
+    def listeners(self, generation_id: str) -> str:
+        """Hash: process id -> how many listen to the generation there (owner's own not counted)."""
+        return f"{self.prefix}listeners:{generation_id}"
+
+    def claim(self, generation_id: str) -> str:
+        """Who finishes a generation whose owner died (SET NX: exactly one process)."""
+        return f"{self.prefix}claim:{generation_id}"
