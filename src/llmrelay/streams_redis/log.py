@@ -183,7 +183,7 @@ class RedisEventLog(MemoryEventLog):
 class FollowedLog(MemoryEventLog):
     """Another process's log, mirrored from its Redis Stream while someone here waits on it."""
 
-    __slots__ = ("_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id")
+    __slots__ = ("_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
 
     def __init__(self, redis: Redis, keys: Keys, generation_id: str, epoch: str) -> None:
         super().__init__()
@@ -193,6 +193,8 @@ class FollowedLog(MemoryEventLog):
         self._stream = keys.log(generation_id, epoch)
         self._reader: asyncio.Task[None] | None = None
         self._waiting = 0
+        # Ended by `_lose`: its last two events are LOST and Finished("error"), not the owner's.
+        self.lost = False
 
     async def wait_beyond(self, length: int) -> None:
         if len(self) > length or self.closed:
@@ -207,7 +209,7 @@ class FollowedLog(MemoryEventLog):
         finally:
             self._waiting -= 1
 
-    async def aclose(self) -> None:
+    def stop_following(self) -> None:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
 
@@ -241,6 +243,7 @@ class FollowedLog(MemoryEventLog):
 
     def _lose(self, why: str) -> None:
         log.warning("generation %s: following its log failed (%s)", self.generation_id, why)
+        self.lost = True
         self.append(LOST)
         self.append(Finished("error"))
         self.close()

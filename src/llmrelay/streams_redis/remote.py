@@ -60,6 +60,10 @@ class RemoteGeneration:
                     position += len(events)
                     continue
                 if self.finished:
+                    if self.log.lost and position == after and after > len(self.log) - 2:
+                        # A client further on than what could be read: it still gets the end.
+                        end = self.log.read(len(self.log) - 2)
+                        yield [(after + 1, end[0]), (after + 2, end[1])]
                     return
                 await self.log.wait_beyond(position)
         finally:

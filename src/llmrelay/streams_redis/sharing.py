@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL_SECONDS = 3.0
 SWEEP_EVERY_TICKS = 60
+STOP_SECONDS = 3.0
 
 
 def shown_url(url: str) -> str:
@@ -98,7 +99,8 @@ class RedisSharing:
         self._heartbeat_ms = int(heartbeat_ttl_seconds * 1000)
         self._owned: set[RedisEventLog] = set()
         self._remote: dict[str, RemoteGeneration] = {}
-        self._outbox: asyncio.Queue[tuple[str, Notice, str]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, Notice, str] | None] = asyncio.Queue()
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._registry: StreamRegistry | None = None
         self._watchdog: Watchdog | None = None
@@ -185,13 +187,16 @@ class RedisSharing:
         for owned in list(self._owned):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(owned.drained(), 5)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-                await task
+        # Asked to stop, not cancelled: redis-py may swallow a cancellation mid-command, and
+        # a task that swallowed it would never end.
+        self._stopping.set()
+        self._outbox.put_nowait(None)
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in late:
+                task.cancel()
         for remote in self._remote.values():
-            await remote.log.aclose()
+            remote.log.stop_following()
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self.keys.process(self.process_id))
         await self.redis.aclose()
@@ -203,8 +208,8 @@ class RedisSharing:
 
     async def _send(self) -> None:
         """Notices to owners, in the order they were made (an attach before its detach)."""
-        while True:
-            owner, notice, generation_id = await self._outbox.get()
+        while (notice_of := await self._outbox.get()) is not None:
+            owner, notice, generation_id = notice_of
             try:
                 if notice != "cancel":
                     key = self.keys.listeners(generation_id)
@@ -218,9 +223,11 @@ class RedisSharing:
 
     async def _control(self, pubsub: PubSub) -> None:
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
-                    async for message in pubsub.listen():
+                    # One wait per process (not per listener); the timeout only lets it stop.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
                         self._obey(_text(message["data"]))
                 except (RedisError, OSError) as exc:
                     log.warning("lost the Redis control channel (%s); subscribing again", exc)
@@ -250,8 +257,10 @@ class RedisSharing:
     async def _tick(self) -> None:
         assert self._watchdog is not None
         ticks = 0
-        while True:
-            await asyncio.sleep(self._heartbeat_seconds)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._heartbeat_seconds)
+                return
             ticks += 1
             try:
                 await self._beat()
