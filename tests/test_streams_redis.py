@@ -12,9 +12,9 @@ from redis.asyncio import Redis
 from llmrelay.providers.base import Finished, GenerationRequest, TextDelta, Usage
 from llmrelay.providers.scripted import ScriptedProvider
 from llmrelay.streams import Failure, LogEvent, StreamRegistry
-from llmrelay.streams_redis import FollowedLog, RedisEventLog, RedisSharing
-from llmrelay.streams_redis.codec import Keys, decode_event, encode_event
-from tests.redis_helpers import RedisSpace, redis_space  # noqa: F401
+from llmrelay.streams_redis import RedisEventLog, RedisSharing
+from llmrelay.streams_redis.codec import decode_event, encode_event
+from tests.redis_helpers import RedisSpace
 
 REQUEST = GenerationRequest(messages=[])
 
@@ -42,7 +42,7 @@ class Process:
 
 
 @pytest.fixture
-async def two(redis_space: RedisSpace) -> AsyncIterator[tuple[Process, Process]]:  # noqa: F811
+async def two(redis_space: RedisSpace) -> AsyncIterator[tuple[Process, Process]]:
     async with Process(redis_space) as a, Process(redis_space) as b:
         yield a, b
 
@@ -175,7 +175,7 @@ async def test_grace_counts_listeners_on_every_process(two: tuple[Process, Proce
 
 async def test_an_owner_that_dies_mid_answer_is_ended_for_listeners_elsewhere(
     redis_space: RedisSpace,
-) -> None:  # noqa: F811
+) -> None:
     async with Process(redis_space) as b:
         dying = Process(redis_space)
         await dying.sharing.start(dying.streams, None)
