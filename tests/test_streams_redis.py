@@ -4,16 +4,16 @@ own Redis client, stand for two processes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from llmrelay.providers.base import Finished, GenerationRequest, TextDelta, Usage
-from llmrelay.providers.scripted import ScriptedProvider
+from llmrelay.providers.base import Finished, GenerationRequest, ProviderEvent, TextDelta, Usage
+from llmrelay.providers.scripted import Script, ScriptedProvider
 from llmrelay.streams import Failure, LogEvent, StreamRegistry
 from llmrelay.streams_redis import RedisEventLog, RedisSharing
-from llmrelay.streams_redis.codec import decode_event, encode_event
+from llmrelay.streams_redis.codec import decode_events, encode_events
 from tests.redis_helpers import RedisSpace
 
 REQUEST = GenerationRequest(messages=[])
@@ -65,7 +65,7 @@ async def collect(handle_listen: AsyncIterator[list[tuple[int, LogEvent]]]) -> l
     ],
 )
 def test_events_survive_the_codec(event: LogEvent) -> None:
-    assert decode_event(encode_event(event)) == event
+    assert decode_events(encode_events([event, event])) == [event, event]
 
 
 async def test_a_log_written_on_one_process_replays_on_another_from_any_position(
@@ -118,7 +118,9 @@ async def test_a_listener_elsewhere_follows_live_and_sees_each_event_once(
     a, b = two
     provider = ScriptedProvider.replying(" ".join(f"t{i}" for i in range(30)), delay_seconds=0.01)
     generation = a.streams.start(provider, REQUEST, grace_seconds=5)
-    await asyncio.sleep(0.05)  # some events are written, more are coming
+    assert isinstance(generation.log, RedisEventLog)
+    await generation.log.registered.wait()
+    await generation.wait_first_event()  # some events are written, more are coming
     remote = await b.streams.find(generation.id)
     assert remote is not None and not remote.finished
     second = await b.streams.find(generation.id)
@@ -140,7 +142,8 @@ async def test_cancel_on_another_process_stops_the_owner_within_a_second(
     provider = ScriptedProvider.replying(" ".join(["slow"] * 1000), delay_seconds=0.02)
     generation = a.streams.start(provider, REQUEST, grace_seconds=30)
     await generation.wait_first_event()
-    await asyncio.sleep(0.05)
+    assert isinstance(generation.log, RedisEventLog)
+    await generation.log.registered.wait()
     remote = await b.streams.find(generation.id)
     assert remote is not None
     started = asyncio.get_running_loop().time()
@@ -159,6 +162,8 @@ async def test_grace_counts_listeners_on_every_process(two: tuple[Process, Proce
     generation = a.streams.start(provider, REQUEST, grace_seconds=0.3)
     here = generation.listen(0)
     await here.__anext__()
+    assert isinstance(generation.log, RedisEventLog)
+    await generation.log.registered.wait()
     remote = await b.streams.find(generation.id)
     assert remote is not None
     there = remote.listen(0)
@@ -173,51 +178,64 @@ async def test_grace_counts_listeners_on_every_process(two: tuple[Process, Proce
     assert provider.cancelled == 1
 
 
+class GatedProvider(ScriptedProvider):
+    """Ten deltas, then it waits for `gate`, then ten more: a test decides what happens between."""
+
+    def __init__(self) -> None:
+        super().__init__(Script(["x"] * 20))
+        self.gate = asyncio.Event()
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
+        for i in range(20):
+            if i == 10:
+                await self.gate.wait()
+            yield TextDelta(f" x{i}")
+        yield Finished("stop")
+
+
 async def test_an_owner_that_dies_mid_answer_is_ended_for_listeners_elsewhere(
     redis_space: RedisSpace,
 ) -> None:
-    async with Process(redis_space) as b:
-        dying = Process(redis_space)
-        await dying.sharing.start(dying.streams, None)
-        provider = ScriptedProvider.replying(" ".join(["tick"] * 1000), delay_seconds=0.01)
+    async with Process(redis_space) as b, Process(redis_space) as dying:
+        provider = GatedProvider()  # ten deltas, then it hangs: the owner writes no more
         generation = dying.streams.start(provider, REQUEST, grace_seconds=30)
-        await generation.wait_first_event()
-        await asyncio.sleep(0.1)
+        assert isinstance(generation.log, RedisEventLog)
+        await generation.log.registered.wait()
         remote = await b.streams.find(generation.id)
         assert remote is not None
         listening = asyncio.ensure_future(collect(remote.listen(0)))
-        await asyncio.sleep(0.1)
-        # Die as kill -9 would, seen from Redis: no more writes, no heartbeat, no cleanup.
-        for task in dying.sharing._tasks:
-            task.cancel()
-        generation._task.cancel() if generation._task else None
-        assert isinstance(generation.log, RedisEventLog)
-        generation.log._writer.cancel()
+        await asyncio.wait_for(remote.log.wait_beyond(9), 10)
+        # Dead, as Redis sees a process killed with -9: no heartbeat any more.
+        dying.sharing._stopping.set()
+        await dying.sharing.redis.delete(dying.sharing.keys.process(dying.sharing.process_id))
         seen = await asyncio.wait_for(listening, 5)
-        kinds = [type(e).__name__ for _, e in seen]
-        assert kinds[-2:] == ["Failure", "Finished"]
+        assert [type(e).__name__ for _, e in seen] == ["TextDelta"] * 10 + ["Failure", "Finished"]
         assert isinstance(seen[-2][1], Failure) and seen[-2][1].kind == "interrupted"
-        assert [seq for seq, _ in seen] == list(range(1, len(seen) + 1))
-        await dying.sharing.redis.aclose()
+        assert isinstance(seen[-1][1], Finished) and seen[-1][1].reason == "error"
+        assert [seq for seq, _ in seen] == list(range(1, 13))
+        assert not await b.sharing.redis.hexists(b.sharing.keys.running, generation.id)
 
 
 async def test_a_log_that_lost_entries_is_never_mixed_with_what_follows(two: tuple[Process, Process]) -> None:
     a, b = two
-    provider = ScriptedProvider.replying(" ".join(["x"] * 400), delay_seconds=0.005)
+    provider = GatedProvider()
     generation = a.streams.start(provider, REQUEST, grace_seconds=30)
-    await generation.wait_first_event()
-    await asyncio.sleep(0.05)
+    assert isinstance(generation.log, RedisEventLog)
+    await generation.log.registered.wait()
     live = await b.streams.find(generation.id)
     assert live is not None
     following = asyncio.ensure_future(collect(live.listen(0)))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(live.log.wait_beyond(9), 10)  # the follower has read all the first ten
     assert isinstance(generation.log, RedisEventLog)
     # The Stream loses what it held (as after a flush); the owner goes on writing.
     await a.sharing.redis.delete(a.sharing.keys.log(generation.id, generation.log.epoch))
-    await asyncio.sleep(0.1)
+    provider.gate.set()
     # A follower that had read everything before the loss goes on, without a gap.
     whole = await asyncio.wait_for(following, 10)
-    assert [seq for seq, _ in whole] == list(range(1, 403))
+    assert [seq for seq, _ in whole] == list(range(1, 22))
+    assert "".join(e.text for _, e in whole if isinstance(e, TextDelta)) == "".join(
+        f" x{i}" for i in range(20)
+    )
     # One that comes later cannot have the start: `error` + `end`, never the rest as if whole.
     b.sharing._remote.clear()
     late = await b.streams.find(generation.id)
@@ -226,5 +244,5 @@ async def test_a_log_that_lost_entries_is_never_mixed_with_what_follows(two: tup
     assert [(seq, type(e).__name__) for seq, e in seen] == [(1, "Failure"), (2, "Finished")], seen
     assert isinstance(seen[0][1], Failure) and seen[0][1].kind == "log_lost"
     # And a client that was further on gets them after its own position.
-    resumed = await asyncio.wait_for(collect(late.listen(25)), 10)
-    assert [(seq, type(e).__name__) for seq, e in resumed] == [(26, "Failure"), (27, "Finished")]
+    resumed = await asyncio.wait_for(collect(late.listen(15)), 10)
+    assert [(seq, type(e).__name__) for seq, e in resumed] == [(16, "Failure"), (17, "Finished")]

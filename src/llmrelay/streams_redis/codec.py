@@ -1,13 +1,16 @@
 """Log events as Redis Stream entries, and the names of every key and channel llmrelay uses.
 
-An entry is one field, `e`, holding a compact JSON array: `["t", text]`, `["u", in, out]`,
-`["f", message, status, kind]`, `["e", reason]`. Its stream id is `<seq>-0`, so a reader knows
-each event's position from the id alone and notices a gap (a log that lost entries).
+An entry is one batch of events (what one write carried): one field, `e`, holding a compact JSON
+array of events, each `["t", text]`, `["u", in, out]`, `["f", message, status, kind]` or
+`["e", reason]`. One entry per batch, not per event: Redis and redis-py work per command, and a
+fast upstream's batch is hundreds of tokens. Its stream id is `<seq of its first event>-0`, so a
+reader knows each event's position from the id alone and notices a gap (a log that lost entries).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +20,15 @@ from llmrelay.streams import Failure, LogEvent
 FIELD = "e"
 
 
-def encode_event(event: LogEvent) -> str:
+def encode_events(events: Sequence[LogEvent]) -> str:
+    return json.dumps([_body(e) for e in events], ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_events(data: bytes | str) -> list[LogEvent]:
+    return [_event(body) for body in json.loads(data)]
+
+
+def _body(event: LogEvent) -> list[Any]:
     body: list[Any]
     if isinstance(event, TextDelta):
         body = ["t", event.text]
@@ -27,11 +38,10 @@ def encode_event(event: LogEvent) -> str:
         body = ["f", event.message, event.status, event.kind]
     else:
         body = ["e", event.reason]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return body
 
 
-def decode_event(data: bytes | str) -> LogEvent:
-    body = json.loads(data)
+def _event(body: list[Any]) -> LogEvent:
     kind = body[0]
     if kind == "t":
         return TextDelta(body[1])

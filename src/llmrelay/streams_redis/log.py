@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from llmrelay.providers.base import Finished
 from llmrelay.streams import Failure, LogEvent, MemoryEventLog
-from llmrelay.streams_redis.codec import FIELD, Keys, decode_event, encode_event, entry_id, entry_seq
+from llmrelay.streams_redis.codec import FIELD, Keys, decode_events, encode_events, entry_id, entry_seq
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class RedisEventLog(MemoryEventLog):
         "_writer",
         "epoch",
         "generation_id",
+        "registered",
         "writes",
     )
 
@@ -104,7 +105,9 @@ class RedisEventLog(MemoryEventLog):
             "state": "running",
             "started": f"{time.time():.3f}",
         }
-        self._unsent: list[tuple[int, str]] = []
+        self._unsent: list[LogEvent] = []
+        # Set once other processes can find the generation (its meta hash is written).
+        self.registered = asyncio.Event()
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
         self._kick = asyncio.Event()
@@ -115,7 +118,7 @@ class RedisEventLog(MemoryEventLog):
 
     def append(self, event: LogEvent) -> None:
         super().append(event)
-        self._unsent.append((len(self), encode_event(event)))
+        self._unsent.append(event)
         if len(self._unsent) >= self._batch_events:
             self._kick.set()
         elif self._timer is None and not self._kick.is_set():
@@ -143,10 +146,11 @@ class RedisEventLog(MemoryEventLog):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            first = len(self) - len(self._unsent) + 1
             batch, self._unsent = self._unsent, []
-            last = self._closing and not self._unsent
+            last = self._closing
             try:
-                await self._write(batch, last=last)
+                await self._write(first, batch, last=last)
             except (RedisError, OSError) as exc:
                 if not broken:  # once per generation, not per batch
                     log.warning(
@@ -156,10 +160,11 @@ class RedisEventLog(MemoryEventLog):
                         exc,
                     )
                 broken = True
+            self.registered.set()
             if last:
                 return
 
-    async def _write(self, batch: list[tuple[int, str]], *, last: bool) -> None:
+    async def _write(self, first: int, batch: list[LogEvent], *, last: bool) -> None:
         keys = self._keys
         meta_key = keys.generation(self.generation_id)
         ttl = _ttl_ms(max(self._retention, FINISHED_MIN_TTL_SECONDS) if last else RUNNING_TTL_SECONDS)
@@ -168,8 +173,8 @@ class RedisEventLog(MemoryEventLog):
             pipe.hset(meta_key, mapping=self._registration)
             pipe.hset(keys.running, self.generation_id, self._registration["owner"])
             self._registration = None
-        for seq, data in batch:
-            pipe.xadd(self._stream, {FIELD: data}, id=entry_id(seq))
+        if batch:
+            pipe.xadd(self._stream, {FIELD: encode_events(batch)}, id=entry_id(first))
         if last:
             pipe.hset(meta_key, "state", "finished")
             pipe.hdel(keys.running, self.generation_id)
@@ -183,7 +188,7 @@ class RedisEventLog(MemoryEventLog):
 class FollowedLog(MemoryEventLog):
     """Another process's log, mirrored from its Redis Stream while someone here waits on it."""
 
-    __slots__ = ("_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
+    __slots__ = ("_last_entry", "_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
 
     def __init__(self, redis: Redis, keys: Keys, generation_id: str, epoch: str) -> None:
         super().__init__()
@@ -193,6 +198,7 @@ class FollowedLog(MemoryEventLog):
         self._stream = keys.log(generation_id, epoch)
         self._reader: asyncio.Task[None] | None = None
         self._waiting = 0
+        self._last_entry = "0-0"
         # Ended by `_lose`: its last two events are LOST and Finished("error"), not the owner's.
         self.lost = False
 
@@ -231,11 +237,12 @@ class FollowedLog(MemoryEventLog):
                         if entry_seq(raw_id) != len(self) + 1:
                             self._lose(f"entry {raw_id!r} after {len(self)}")
                             return
-                        event = decode_event(fields[FIELD.encode()])
-                        self.append(event)
-                        if isinstance(event, Finished):
-                            self.close()
-                            return
+                        self._last_entry = raw_id.decode()
+                        for event in decode_events(fields[FIELD.encode()]):
+                            self.append(event)
+                            if isinstance(event, Finished):
+                                self.close()
+                                return
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError, ValueError, KeyError) as exc:

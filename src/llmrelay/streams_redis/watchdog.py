@@ -24,7 +24,7 @@ from llmrelay.providers.base import Finished, TextDelta
 from llmrelay.store import Store
 from llmrelay.store.records import utcnow
 from llmrelay.streams import Failure, LogEvent
-from llmrelay.streams_redis.codec import FIELD, Keys, decode_event, encode_event, entry_id
+from llmrelay.streams_redis.codec import FIELD, Keys, decode_events, encode_events, entry_id
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Watchdog:
         events: list[LogEvent] = []
         if epoch:
             entries: Any = await self._redis.xrange(keys.log(generation_id, epoch))
-            events = [decode_event(fields[FIELD.encode()]) for _id, fields in entries]
+            events = [e for _id, fields in entries for e in decode_events(fields[FIELD.encode()])]
         if events and isinstance(events[-1], Finished):
             await self._redis.hdel(keys.running, generation_id)  # it ended; only the cleanup was lost
             return False
@@ -86,8 +86,8 @@ class Watchdog:
         pipe = self._redis.pipeline(transaction=False)
         if epoch:
             stream = keys.log(generation_id, epoch)
-            pipe.xadd(stream, {FIELD: encode_event(INTERRUPTED)}, id=entry_id(len(events) + 1))
-            pipe.xadd(stream, {FIELD: encode_event(Finished("error"))}, id=entry_id(len(events) + 2))
+            ending = encode_events([INTERRUPTED, Finished("error")])
+            pipe.xadd(stream, {FIELD: ending}, id=entry_id(len(events) + 1))
             pipe.pexpire(stream, self._retention_ms)
             pipe.hset(keys.generation(generation_id), "state", "interrupted")
             pipe.pexpire(keys.generation(generation_id), self._retention_ms)
