@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,37 +17,7 @@ from llmrelay.providers.scripted import ScriptedProvider
 from tests.conftest import make_settings
 from tests.redis_helpers import RedisSpace
 from tests.servers import serve
-from tests.several import llmrelay_process, read_some, seqs, shared_env
-
-WORDS = [f"w{i}" for i in range(40)]
-REPLY = " ".join(WORDS)
-
-
-@dataclass
-class Pair:
-    a: str
-    b: str
-    provider_a: ScriptedProvider
-    provider_b: ScriptedProvider
-    database_url: str
-
-
-@pytest.fixture
-def pair(redis_space: RedisSpace, tmp_path: Path) -> Iterator[Pair]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    providers = [ScriptedProvider.replying(REPLY, delay_seconds=0.03) for _ in range(2)]
-
-    def app(provider: ScriptedProvider):  # type: ignore[no-untyped-def]
-        settings = make_settings(
-            redis_url=redis_space.url,
-            redis_prefix=redis_space.prefix,
-            database_url=database_url,
-            detach_grace_seconds=10,
-        )
-        return create_app(settings, provider=provider)
-
-    with serve(app(providers[0])) as a, serve(app(providers[1])) as b:
-        yield Pair(a, b, providers[0], providers[1], database_url)
+from tests.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
 
 
 def test_chat_stream_started_on_a_resumes_on_b_with_nothing_lost_or_doubled(pair: Pair) -> None:
