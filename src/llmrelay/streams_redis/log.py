@@ -188,7 +188,7 @@ class RedisEventLog(MemoryEventLog):
 class FollowedLog(MemoryEventLog):
     """Another process's log, mirrored from its Redis Stream while someone here waits on it."""
 
-    __slots__ = ("_last_entry", "_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
+    __slots__ = ("_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
 
     def __init__(self, redis: Redis, keys: Keys, generation_id: str, epoch: str) -> None:
         super().__init__()
@@ -198,7 +198,6 @@ class FollowedLog(MemoryEventLog):
         self._stream = keys.log(generation_id, epoch)
         self._reader: asyncio.Task[None] | None = None
         self._waiting = 0
-        self._last_entry = "0-0"
         # Ended by `_lose`: its last two events are LOST and Finished("error"), not the owner's.
         self.lost = False
 
@@ -222,6 +221,7 @@ class FollowedLog(MemoryEventLog):
     async def _follow(self) -> None:
         try:
             while not self.closed:
+                # Entries are named by their first event's seq: those after ours start after it.
                 last = entry_id(len(self)) if len(self) else "0-0"
                 reply: Any = await self._redis.xread(
                     {self._stream: last}, count=FOLLOW_COUNT, block=FOLLOW_BLOCK_MS
@@ -230,19 +230,20 @@ class FollowedLog(MemoryEventLog):
                     if not await self._redis.exists(self._stream):
                         self._lose("its Stream is gone")
                     elif self._waiting == 0:
-                        return  # nobody here waits any more; the next wait starts a reader again
+                        return  # the next wait starts a reader again
                     continue
                 for _stream, entries in reply:
                     for raw_id, fields in entries:
                         if entry_seq(raw_id) != len(self) + 1:
                             self._lose(f"entry {raw_id!r} after {len(self)}")
                             return
-                        self._last_entry = raw_id.decode()
                         for event in decode_events(fields[FIELD.encode()]):
                             self.append(event)
                             if isinstance(event, Finished):
                                 self.close()
                                 return
+                if self._waiting == 0:
+                    return  # nobody here waits any more: stop reading a log no one follows
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError, ValueError, KeyError) as exc:
