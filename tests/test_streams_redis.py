@@ -11,12 +11,13 @@ from redis.asyncio import Redis
 
 from llmrelay.providers.base import Finished, GenerationRequest, ProviderEvent, TextDelta, Usage
 from llmrelay.providers.scripted import Script, ScriptedProvider
-from llmrelay.streams import Failure, LogEvent, StreamRegistry
+from llmrelay.streams import Failure, Identity, LogEvent, StreamRegistry
 from llmrelay.streams_redis import RedisEventLog, RedisSharing
 from llmrelay.streams_redis.codec import decode_events, encode_events
 from tests.redis_helpers import RedisSpace
 
 REQUEST = GenerationRequest(messages=[])
+IDENTITY = Identity(route="test", model="scripted")
 
 
 class Process:
@@ -73,7 +74,9 @@ async def test_a_log_written_on_one_process_replays_on_another_from_any_position
 ) -> None:
     a, b = two
     provider = ScriptedProvider.replying("one two three four five six")
-    generation = a.streams.start(provider, REQUEST, grace_seconds=5, meta={"conversation_id": "conv_1"})
+    generation = a.streams.start(
+        provider, REQUEST, identity=IDENTITY, grace_seconds=5, meta={"conversation_id": "conv_1"}
+    )
     result = await generation.wait_finished()
     assert result.text == "one two three four five six"
     assert isinstance(generation.log, RedisEventLog)
@@ -93,7 +96,9 @@ async def test_a_log_written_on_one_process_replays_on_another_from_any_position
 
 async def test_another_epoch_is_another_log(two: tuple[Process, Process]) -> None:
     a, b = two
-    generation = a.streams.start(ScriptedProvider.replying("hi there"), REQUEST, grace_seconds=5)
+    generation = a.streams.start(
+        ScriptedProvider.replying("hi there"), REQUEST, identity=IDENTITY, grace_seconds=5
+    )
     await generation.wait_finished()
     assert await b.streams.find(generation.id, "0badc0de") is None
     assert await a.streams.find(generation.id, "0badc0de") is None
@@ -103,7 +108,9 @@ async def test_another_epoch_is_another_log(two: tuple[Process, Process]) -> Non
 async def test_appends_are_batched_not_one_round_trip_per_token(two: tuple[Process, Process]) -> None:
     a, _ = two
     words = " ".join(f"w{i}" for i in range(500))
-    generation = a.streams.start(ScriptedProvider.replying(words), REQUEST, grace_seconds=5)
+    generation = a.streams.start(
+        ScriptedProvider.replying(words), REQUEST, identity=IDENTITY, grace_seconds=5
+    )
     await generation.wait_finished()
     assert isinstance(generation.log, RedisEventLog)
     await generation.log.drained()
@@ -117,7 +124,7 @@ async def test_a_listener_elsewhere_follows_live_and_sees_each_event_once(
 ) -> None:
     a, b = two
     provider = ScriptedProvider.replying(" ".join(f"t{i}" for i in range(30)), delay_seconds=0.01)
-    generation = a.streams.start(provider, REQUEST, grace_seconds=5)
+    generation = a.streams.start(provider, REQUEST, identity=IDENTITY, grace_seconds=5)
     assert isinstance(generation.log, RedisEventLog)
     await generation.log.registered.wait()
     await generation.wait_first_event()  # some events are written, more are coming
@@ -140,7 +147,7 @@ async def test_cancel_on_another_process_stops_the_owner_within_a_second(
 ) -> None:
     a, b = two
     provider = ScriptedProvider.replying(" ".join(["slow"] * 1000), delay_seconds=0.02)
-    generation = a.streams.start(provider, REQUEST, grace_seconds=30)
+    generation = a.streams.start(provider, REQUEST, identity=IDENTITY, grace_seconds=30)
     await generation.wait_first_event()
     assert isinstance(generation.log, RedisEventLog)
     await generation.log.registered.wait()
@@ -159,7 +166,7 @@ async def test_cancel_on_another_process_stops_the_owner_within_a_second(
 async def test_grace_counts_listeners_on_every_process(two: tuple[Process, Process]) -> None:
     a, b = two
     provider = ScriptedProvider.replying(" ".join(["word"] * 400), delay_seconds=0.01)
-    generation = a.streams.start(provider, REQUEST, grace_seconds=0.3)
+    generation = a.streams.start(provider, REQUEST, identity=IDENTITY, grace_seconds=0.3)
     here = generation.listen(0)
     await here.__anext__()
     assert isinstance(generation.log, RedisEventLog)
@@ -198,7 +205,7 @@ async def test_an_owner_that_dies_mid_answer_is_ended_for_listeners_elsewhere(
 ) -> None:
     async with Process(redis_space) as b, Process(redis_space) as dying:
         provider = GatedProvider()  # ten deltas, then it hangs: the owner writes no more
-        generation = dying.streams.start(provider, REQUEST, grace_seconds=30)
+        generation = dying.streams.start(provider, REQUEST, identity=IDENTITY, grace_seconds=30)
         assert isinstance(generation.log, RedisEventLog)
         await generation.log.registered.wait()
         remote = await b.streams.find(generation.id)
@@ -219,7 +226,7 @@ async def test_an_owner_that_dies_mid_answer_is_ended_for_listeners_elsewhere(
 async def test_a_log_that_lost_entries_is_never_mixed_with_what_follows(two: tuple[Process, Process]) -> None:
     a, b = two
     provider = GatedProvider()
-    generation = a.streams.start(provider, REQUEST, grace_seconds=30)
+    generation = a.streams.start(provider, REQUEST, identity=IDENTITY, grace_seconds=30)
     assert isinstance(generation.log, RedisEventLog)
     await generation.log.registered.wait()
     live = await b.streams.find(generation.id)
@@ -232,7 +239,7 @@ async def test_a_log_that_lost_entries_is_never_mixed_with_what_follows(two: tup
     provider.gate.set()
     # A follower that had read everything before the loss goes on, without a gap.
     whole = await asyncio.wait_for(following, 10)
-    assert [seq for seq, _ in whole] == list(range(1, 22))
+    assert [seq for seq, _ in whole] == list(range(1, 23))  # 20 deltas, the usage, the end
     assert "".join(e.text for _, e in whole if isinstance(e, TextDelta)) == "".join(
         f" x{i}" for i in range(20)
     )

@@ -1,7 +1,7 @@
 """Log events as Redis Stream entries, and the names of every key and channel llmrelay uses.
 
 An entry is one batch of events (what one write carried): one field, `e`, holding a compact JSON
-array of events, each `["t", text]`, `["u", in, out]`, `["f", message, status, kind]` or
+array of events, each `["t", text]`, `["c", index, id, name, arguments]`, `["u", in, out, estimated]`, `["f", message, status, kind]` or
 `["e", reason]`. One entry per batch, not per event: Redis and redis-py work per command, and a
 fast upstream's batch is hundreds of tokens. Its stream id is `<seq of its first event>-0`, so a
 reader knows each event's position from the id alone and notices a gap (a log that lost entries).
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmrelay.providers.base import Finished, TextDelta, Usage
+from llmrelay.providers.base import Finished, TextDelta, ToolCallDelta, Usage
 from llmrelay.streams import Failure, LogEvent
 
 FIELD = "e"
@@ -32,8 +32,10 @@ def _body(event: LogEvent) -> list[Any]:
     body: list[Any]
     if isinstance(event, TextDelta):
         body = ["t", event.text]
+    elif isinstance(event, ToolCallDelta):
+        body = ["c", event.index, event.id, event.name, event.arguments]
     elif isinstance(event, Usage):
-        body = ["u", event.input_tokens, event.output_tokens]
+        body = ["u", event.input_tokens, event.output_tokens, event.estimated]
     elif isinstance(event, Failure):
         body = ["f", event.message, event.status, event.kind]
     else:
@@ -45,8 +47,10 @@ def _event(body: list[Any]) -> LogEvent:
     kind = body[0]
     if kind == "t":
         return TextDelta(body[1])
+    if kind == "c":
+        return ToolCallDelta(body[1], body[2], body[3], body[4])
     if kind == "u":
-        return Usage(body[1], body[2])
+        return Usage(body[1], body[2], body[3])
     if kind == "f":
         return Failure(body[1], body[2], body[3])
     if kind == "e":

@@ -15,6 +15,7 @@ with `Failure` + `Finished`, so a listener never hangs and never sees two logs m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from llmrelay.providers.base import Finished
-from llmrelay.streams import Failure, LogEvent, MemoryEventLog
+from llmrelay.streams import Failure, Identity, LogEvent, MemoryEventLog
 from llmrelay.streams_redis.codec import FIELD, Keys, decode_events, encode_events, entry_id, entry_seq
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class RedisEventLog(MemoryEventLog):
         epoch: str,
         owner: str,
         meta: Mapping[str, str],
+        identity: Identity,
         retention_seconds: float,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         batch_events: int = DEFAULT_BATCH_EVENTS,
@@ -102,6 +104,8 @@ class RedisEventLog(MemoryEventLog):
             "owner": owner,
             "epoch": epoch,
             "meta": json.dumps(dict(meta), separators=(",", ":")),
+            # Whose it is: only its owner (tenant) may attach, resume or cancel, on any process.
+            "identity": json.dumps(dataclasses.asdict(identity), separators=(",", ":")),
             "state": "running",
             "started": f"{time.time():.3f}",
         }

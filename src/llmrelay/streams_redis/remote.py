@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
-from llmrelay.streams import Failure, GenerationResult, LogEvent
+from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCallDelta, Usage
+from llmrelay.streams import Failure, GenerationResult, Identity, LogEvent
 from llmrelay.streams_redis.log import FollowedLog
+from llmrelay.toolcalls import ToolCallAssembler
 
 Notice = Literal["cancel", "attach", "detach"]
 Notify = Callable[[str, Notice, str], None]  # (owner process, what, generation id)
@@ -20,11 +21,18 @@ class RemoteGeneration:
     answer) and each attach / detach is told to the owner; cancel is a message to the owner."""
 
     def __init__(
-        self, generation_id: str, owner: str, meta: dict[str, str], log: FollowedLog, notify: Notify
+        self,
+        generation_id: str,
+        owner: str,
+        meta: dict[str, str],
+        identity: Identity,
+        log: FollowedLog,
+        notify: Notify,
     ) -> None:
         self.id = generation_id
-        self.owner = owner
+        self.owner = owner  # the process running it
         self.meta = meta
+        self.identity = identity
         self.log = log
         self._notify = notify
         self.listeners = 0
@@ -79,13 +87,16 @@ def result_of(events: list[LogEvent]) -> GenerationResult:
     usage: Usage | None = None
     failure: Failure | None = None
     reason: FinishReason = "stop"
+    calls = ToolCallAssembler()
     for event in events:
         if isinstance(event, TextDelta):
             text.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            calls.add(event)
         elif isinstance(event, Usage):
             usage = event
         elif isinstance(event, Failure):
             failure = event
         elif isinstance(event, Finished):
             reason = event.reason
-    return GenerationResult("".join(text), reason, usage, failure, None, 0.0)
+    return GenerationResult("".join(text), reason, usage, failure, None, 0.0, calls.calls())

@@ -31,7 +31,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from llmrelay.settings import Settings, SettingsError
-from llmrelay.streams import EventLog, GenerationHandle
+from llmrelay.streams import EventLog, GenerationHandle, Identity
 from llmrelay.streams_redis.codec import Keys
 from llmrelay.streams_redis.log import DEFAULT_WINDOW_SECONDS, FollowedLog, RedisEventLog
 from llmrelay.streams_redis.remote import Notice, RemoteGeneration
@@ -115,7 +115,7 @@ class RedisSharing:
 
     # -- streams.Sharing ------------------------------------------------------------------
 
-    def new_log(self, generation_id: str, meta: dict[str, str]) -> EventLog:
+    def new_log(self, generation_id: str, meta: dict[str, str], identity: Identity) -> EventLog:
         created = RedisEventLog(
             self.redis,
             self.keys,
@@ -123,6 +123,7 @@ class RedisSharing:
             epoch=secrets.token_hex(4),
             owner=self.process_id,
             meta=meta,
+            identity=identity,
             retention_seconds=self.retention_seconds,
             window_seconds=self.window_seconds,
         )
@@ -156,6 +157,7 @@ class RedisSharing:
             generation_id,
             found.get("owner", ""),
             json.loads(found.get("meta", "{}")),
+            Identity(**json.loads(found.get("identity", "{}"))),
             FollowedLog(self.redis, self.keys, generation_id, found["epoch"]),
             self._notify,
         )
