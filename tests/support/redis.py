@@ -1,18 +1,19 @@
 """Real Redis for tests (127.0.0.1:6379, or LLMRELAY_TEST_REDIS): a unique key prefix per
-test, every key under it deleted afterwards, so tests and concurrent runs never meet."""
+test, every key under it deleted afterwards, so tests and concurrent runs never meet. The
+`redis_space` fixture (tests/conftest.py) is made of `fresh_redis_space`."""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from tests.conftest import skip_or_fail
+from tests.support.settings import skip_or_fail
 
 REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -28,8 +29,8 @@ async def delete_prefix(redis: Redis, prefix: str) -> None:
         await redis.delete(key)
 
 
-@pytest.fixture
-async def redis_space() -> AsyncIterator[RedisSpace]:
+@asynccontextmanager
+async def fresh_redis_space() -> AsyncIterator[RedisSpace]:
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
     try:
         await client.ping()

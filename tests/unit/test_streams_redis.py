@@ -14,7 +14,7 @@ from llmrelay.providers.scripted import Script, ScriptedProvider
 from llmrelay.streams import Failure, Identity, LogEvent, StreamRegistry
 from llmrelay.streams_redis import RedisEventLog, RedisSharing
 from llmrelay.streams_redis.codec import decode_events, encode_events
-from tests.redis_helpers import RedisSpace
+from tests.support.redis import RedisSpace
 
 REQUEST = GenerationRequest(messages=[])
 IDENTITY = Identity(route="test", model="scripted")

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.several import REPLY, Pair, free_port, read_some, seqs
+from tests.support.settings import skip_or_fail
+from tests.support.several import REPLY, Pair, free_port, read_some, seqs
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nginx-llmrelay.conf"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nginx-llmrelay.conf"
 
 
 def nginx_binary() -> str:

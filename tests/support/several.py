@@ -1,27 +1,26 @@
-"""Helpers for tests with several llmrelay processes sharing Redis and a database."""
+"""Several llmrelay processes sharing Redis and a database: two servers in this process, a real
+`llmrelay serve` subprocess, reading part of a stream and cutting it."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from httpx_sse import connect_sse
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
-from tests.conftest import make_settings
-from tests.redis_helpers import RedisSpace
-from tests.servers import free_socket, serve
-from tests.sse_client import Event
+from tests.support.environment import subprocess_env
+from tests.support.redis import RedisSpace
+from tests.support.servers import free_socket, serve
+from tests.support.settings import make_settings
+from tests.support.sse_client import Event
 
 WORDS = [f"w{i}" for i in range(40)]
 REPLY = " ".join(WORDS)
@@ -36,17 +35,15 @@ class Pair:
     database_url: str
 
 
-@pytest.fixture
-def pair(redis_space: RedisSpace, tmp_path: Path) -> Iterator[Pair]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+@contextmanager
+def two_servers(space: RedisSpace, database_url: str) -> Iterator[Pair]:
+    """Two llmrelay servers in this process, each its own app and StreamRegistry, sharing
+    `space`'s Redis and one database; a slow scripted model each (only A's gets asked)."""
     providers = [ScriptedProvider.replying(REPLY, delay_seconds=0.03) for _ in range(2)]
 
     def app(provider: ScriptedProvider):  # type: ignore[no-untyped-def]
         settings = make_settings(
-            redis_url=redis_space.url,
-            redis_prefix=redis_space.prefix,
-            database_url=database_url,
-            detach_grace_seconds=10,
+            redis_url=space.url, redis_prefix=space.prefix, database_url=database_url, detach_grace_seconds=10
         )
         return create_app(settings, provider=provider)
 
@@ -85,8 +82,7 @@ def llmrelay_process(
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`llmrelay serve` as a real process (its settings from `env`); yields it and its URL."""
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
-    full_env.update(env, LLMRELAY_PORT=str(port))
+    full_env = subprocess_env(**env, LLMRELAY_PORT=str(port))
     process = subprocess.Popen(
         [sys.executable, "-m", "llmrelay", "serve", *args],
         env=full_env,

@@ -4,7 +4,6 @@ on A and resumed on B, cancelled on B, its owner killed with -9."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -14,10 +13,10 @@ import pytest
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
-from tests.conftest import make_settings
-from tests.redis_helpers import RedisSpace
-from tests.servers import serve
-from tests.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
+from tests.support.redis import RedisSpace
+from tests.support.servers import serve
+from tests.support.settings import make_settings
+from tests.support.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
 
 
 def test_chat_stream_started_on_a_resumes_on_b_with_nothing_lost_or_doubled(pair: Pair) -> None:
@@ -133,44 +132,3 @@ def test_an_owner_killed_mid_answer_ends_for_listeners_elsewhere_and_is_stored_i
         assert answer["status"] == "interrupted"
         # What its listeners saw is kept (everything but what A had not yet written to Redis).
         assert answer["content"].startswith("slow slow slow")
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("LLMRELAY_", "OPENAI_"))}
-
-
-def test_several_workers_without_redis_is_one_sentence_and_exit_2() -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "llmrelay", "serve", "--workers", "2"],
-        env={**clean_env(), "LLMRELAY_PROVIDER": "scripted"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert "--workers 2 needs LLMRELAY_REDIS_URL" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_an_unreachable_redis_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "llmrelay", "serve", "--workers", "2"],
-        env={
-            **clean_env(),
-            "LLMRELAY_PROVIDER": "scripted",
-            "LLMRELAY_REDIS_URL": "redis://:secret-pw@127.0.0.1:1/0",
-            "LLMRELAY_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert "LLMRELAY_REDIS_URL: cannot use Redis at redis://127.0.0.1:1/0" in result.stderr
-    assert "secret-pw" not in result.stderr and "Traceback" not in result.stderr
