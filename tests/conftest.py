@@ -14,6 +14,7 @@ import pytest
 from tests.support.databases import fresh_postgres_database
 from tests.support.environment import scrub
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.redis import RedisSpace, fresh_redis_space
 from tests.support.servers import serve
 
 # -- The environment ------------------------------------------------------------------------
@@ -46,6 +47,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+async def redis_space() -> AsyncIterator[RedisSpace]:
+    """The Redis at 127.0.0.1:6379 under a key prefix of this test's own, emptied after it."""
+    async with fresh_redis_space() as space:
+        yield space
 
 
 # -- The OpenAI stand-in --------------------------------------------------------------------

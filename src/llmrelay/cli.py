@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from typing import Annotated
 
@@ -56,11 +57,23 @@ def _settings(**overrides: object) -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (LLMRELAY_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (LLMRELAY_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes serving the same port; more than 1 needs LLMRELAY_REDIS_URL."),
+    ] = 1,
 ) -> None:
     """Serve the page and the API."""
     settings = _settings(host=host, port=port)
+    if workers > 1 and settings.redis_url is None:
+        _fail(
+            f"--workers {workers} needs LLMRELAY_REDIS_URL: without Redis, a resumed or cancelled "
+            "answer would reach a process that never saw it."
+        )
     try:
-        _run_server(settings)
+        if workers > 1:
+            _run_workers(settings, workers)
+        else:
+            _run_server(settings)
     except (SettingsError, StoreError) as exc:
         _fail(str(exc))
 
@@ -89,13 +102,7 @@ def _run_server(settings: Settings) -> None:
         except BaseException:
             await runtime.aclose()
             raise
-        if settings.host not in LOOPBACK_HOSTS and not settings.env_api_keys() and not stored_keys:
-            err.print(
-                f"[bold yellow]warning:[/] serving on {settings.host} with no API keys: anyone who "
-                "can reach this address can use the models and read the conversations. Set "
-                "LLMRELAY_API_KEYS or run `llmrelay keys create NAME`.",
-                soft_wrap=True,
-            )
+        _warn_if_open(settings, stored_keys)
         config = uvicorn.Config(
             create_app(settings, runtime=runtime),
             host=settings.host,
@@ -114,6 +121,65 @@ def _run_server(settings: Settings) -> None:
         # normal stop, not an error (as `uvicorn.run` treats it).
         with contextlib.suppress(KeyboardInterrupt):
             runner.run(main())
+
+
+def _warn_if_open(settings: Settings, stored_keys: int) -> None:
+    if settings.host not in LOOPBACK_HOSTS and not settings.env_api_keys() and not stored_keys:
+        err.print(
+            f"[bold yellow]warning:[/] serving on {settings.host} with no API keys: anyone who "
+            "can reach this address can use the models and read the conversations. Set "
+            "LLMRELAY_API_KEYS or run `llmrelay keys create NAME`.",
+            soft_wrap=True,
+        )
+
+
+async def _check_redis(settings: Settings) -> None:
+    from llmrelay.streams_redis import connect
+
+    redis = await connect(settings)  # one SettingsError sentence when it cannot be used
+    await redis.aclose()
+
+
+def _run_workers(settings: Settings, workers: int) -> None:
+    """N processes on one port (uvicorn's supervisor), each building its app from the settings.
+
+    Checked here first, in one process, so a mistake is one sentence and not N tracebacks: the
+    settings and the models file, Redis, and the database (migrated once, here). SQLite is
+    allowed: its file is shared safely by processes on one host (WAL, write lock taken up
+    front, a busy timeout); instances on several hosts need PostgreSQL (README).
+    """
+    import uvicorn
+
+    from llmrelay.logs import configure_logging
+    from llmrelay.models import load_models_file
+    from llmrelay.store import Store
+
+    async def check() -> int:
+        configure_logging(settings.log_level)
+        await _check_redis(settings)
+        store = await Store.open(settings.database_url, recover_interrupted=False)
+        try:
+            return sum(1 for key in await store.list_api_keys() if not key.revoked)
+        finally:
+            await store.close()
+
+    if settings.models_file is not None:
+        load_models_file(settings.models_file, settings)
+    stored_keys = asyncio.run(check())
+    _warn_if_open(settings, stored_keys)
+    # Each worker reads its settings as this process did: the environment and .env, with
+    # --host / --port passed on through the environment.
+    os.environ["LLMRELAY_HOST"] = settings.host
+    os.environ["LLMRELAY_PORT"] = str(settings.port)
+    uvicorn.run(
+        "llmrelay.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command()

@@ -28,7 +28,7 @@ from llmrelay.api.disconnect import final_result, first_event
 from llmrelay.auth import Caller
 from llmrelay.limiter import Limiter, Permit
 from llmrelay.providers.base import GenerationRequest, Provider
-from llmrelay.streams import DETACHED, Failure, Generation, Identity, OnEnd, StreamRegistry
+from llmrelay.streams import DETACHED, Failure, Generation, GenerationHandle, Identity, OnEnd, StreamRegistry
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
 
@@ -99,7 +99,7 @@ class Pipeline:
         return sse.event_stream(body, ping=renderer.ping_event())
 
     @staticmethod
-    def attach(generation: Generation, after: int, renderer: Renderer) -> Response:
+    def attach(generation: GenerationHandle, after: int, renderer: Renderer) -> Response:
         """The events after `after`, then live; from the start, the opening comes first."""
         first = renderer.opening() if after == 0 else None
         return sse.event_stream(

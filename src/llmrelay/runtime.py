@@ -24,6 +24,7 @@ from llmrelay.pipeline import Pipeline
 from llmrelay.settings import Settings
 from llmrelay.store import Owner, Store
 from llmrelay.streams import Observer, StreamRegistry
+from llmrelay.streams_redis import RedisSharing
 from llmrelay.usage import UsageWriter
 
 
@@ -37,6 +38,8 @@ class Runtime:
     usage: UsageWriter
     auth: Authenticator
     pipeline: Pipeline
+    # Generations shared with other processes through Redis (LLMRELAY_REDIS_URL); None: not.
+    sharing: RedisSharing | None = None
     # When this runtime started serving (unix seconds): /v1/models reports it as `created`.
     started_at: int = field(default_factory=lambda: int(time.time()))
 
@@ -53,9 +56,16 @@ class Runtime:
     ) -> Runtime:
         """Build what is not given. What is given is owned from here on: `aclose` closes it."""
         registry = models or await build_registry(settings)
+        sharing: RedisSharing | None = None
         try:
-            opened = store or await Store.open(settings.database_url)
+            # With Redis, generations are shared with every process using it (streams_redis).
+            sharing = await RedisSharing.open(settings) if settings.redis_url is not None else None
+            # Shared: other processes may be mid-answer, so their `streaming` rows are not ours
+            # to mark; the watchdog finds the answers whose process died (streams_redis/watchdog.py).
+            opened = store or await Store.open(settings.database_url, recover_interrupted=sharing is None)
         except BaseException:
+            if sharing is not None:
+                await sharing.aclose()
             if models is None:
                 await registry.aclose()
             raise
@@ -65,7 +75,10 @@ class Runtime:
         streams = StreamRegistry(
             retention_seconds=settings.stream_retention_seconds,
             observers=[usage.observe, *observers],
+            sharing=sharing,
         )
+        if sharing is not None:
+            await sharing.start(streams, opened)
 
         async def spent(owner: Owner, since: datetime | None) -> int:
             await usage.flush()  # what this process spent is in the table before it is read
@@ -80,12 +93,15 @@ class Runtime:
             usage=usage,
             auth=Authenticator(settings.env_api_keys(), KeyLookup(opened)),
             pipeline=Pipeline(streams, grace_seconds=settings.detach_grace_seconds, limiter=limiter),
+            sharing=sharing,
         )
 
     async def aclose(self) -> None:
         try:
             # Running answers are cancelled and recorded before the store closes.
             await self.streams.aclose()
+            if self.sharing is not None:
+                await self.sharing.aclose()  # after the last answers' logs reached Redis
             await self.usage.aclose()
         finally:
             with contextlib.suppress(Exception):

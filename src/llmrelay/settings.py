@@ -138,6 +138,18 @@ class Settings(BaseSettings):
         description="What LLMRELAY_DEFAULT_BUDGET_TOKENS covers: total (ever) or month (each "
         "calendar month, UTC).",
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="redis://host:6379/0: share generations between processes and hosts (event logs "
+        "in Redis Streams, cancel and listeners across processes, owner heartbeats). Unset: one "
+        "process, nothing shared, no Redis needed. Its password is never logged.",
+    )
+    redis_prefix: str = Field(
+        "llmrelay:",
+        min_length=1,
+        description="Prefix of every Redis key and channel llmrelay uses (several deployments can "
+        "share one Redis).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")

@@ -11,8 +11,10 @@ the model again; and an answer nobody reads any more should stop costing tokens.
   and is cancelled if nobody came back.
 - `StreamRegistry` finds generations by id, and forgets finished ones after a retention time.
 
-`EventLog` is the seam for a shared (e.g. Redis) log later: the generation only appends to it
-and listeners only read from it and wait on it.
+`EventLog` is the seam for a shared log: the generation only appends to it and listeners only
+read from it and wait on it. `Sharing` is the seam for several processes (llmrelay.streams_redis):
+it makes each generation's log, finds generations other processes own, and counts listeners
+elsewhere; without it (`sharing=None`) everything stays in this process.
 
 The log carries the provider's text, then, once at the end, the tokens spent (the provider's
 counts or llmrelay's estimate, `accounting.spent_tokens`), a `Failure` if it failed, and one
@@ -65,7 +67,12 @@ LogEvent = TextDelta | ToolCallDelta | Usage | Failure | Finished
 
 
 class EventLog(Protocol):
-    """Append-only events of one generation, readable from any position while it grows."""
+    """Append-only events of one generation, readable from any position while it grows.
+
+    `epoch` names one instance of a shared log (None for an in-process one): it goes into event
+    ids, so a client can never resume one log with a position from another."""
+
+    epoch: str | None
 
     def append(self, event: LogEvent) -> None: ...
 
@@ -87,6 +94,8 @@ class MemoryEventLog:
     """The in-process log: a list and one future that wakes every waiting listener."""
 
     __slots__ = ("_closed", "_events", "_waiter")
+
+    epoch: str | None = None
 
     def __init__(self) -> None:
         self._events: list[LogEvent] = []
@@ -174,6 +183,8 @@ class Generation:
     # When the log got its first event (a delta, or the failure that means it never started).
     first_event_at: float | None = None
     result: GenerationResult | None = None
+    # Listeners in other processes (Sharing.remote_listeners); None: nobody can listen elsewhere.
+    remote_listeners: Callable[[], Awaitable[int]] | None = None
     _task: asyncio.Task[None] | None = None
     # Futures waiting for the first event (`first_event_future`), resolved by `_emit`.
     _first_waiters: list[asyncio.Future[LogEvent]] = field(default_factory=list)
@@ -181,6 +192,7 @@ class Generation:
     _grace_timer: asyncio.TimerHandle | None = None
     # Why it was stopped, when that is a failure to report (a spent budget), not a cancel.
     _stopped_by: Failure | None = None
+    _checks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"gen-{self.id}")
@@ -259,10 +271,24 @@ class Generation:
 
     def _detach(self) -> None:
         self._listeners -= 1
+        self._nobody_here()
+
+    def remote_attached(self) -> None:
+        """Someone listens in another process: no grace period runs out meanwhile."""
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+
+    def remote_detached(self) -> None:
+        """A listener in another process left: if nobody listens here, the grace period starts."""
+        if self._grace_timer is None:
+            self._nobody_here()
+
+    def _nobody_here(self) -> None:
         if self._listeners > 0 or self.finished:
             return
         if self.grace_seconds <= 0:
-            self.cancel()
+            self._grace_expired()
         elif self.grace_seconds == DETACHED:
             return  # runs to its end whoever listens (a background response)
         else:
@@ -271,7 +297,28 @@ class Generation:
 
     def _grace_expired(self) -> None:
         self._grace_timer = None
-        if self._listeners == 0 and self.cancel():
+        if self._listeners > 0:
+            return
+        if self.remote_listeners is None:
+            self._stop_unheard()
+            return
+        # Listeners elsewhere are counted in the shared store: ask it before stopping.
+        check = asyncio.get_running_loop().create_task(self._stop_if_nobody_anywhere())
+        self._checks.add(check)
+        check.add_done_callback(self._checks.discard)
+
+    async def _stop_if_nobody_anywhere(self) -> None:
+        assert self.remote_listeners is not None
+        try:
+            elsewhere = await self.remote_listeners()
+        except Exception:
+            log.exception("generation %s: cannot count its listeners elsewhere; stopping it", self.id)
+            elsewhere = 0
+        if elsewhere == 0 and self._listeners == 0 and self._grace_timer is None:
+            self._stop_unheard()
+
+    def _stop_unheard(self) -> None:
+        if self.cancel() and self.grace_seconds > 0:
             log.info("generation %s: nobody listened for %.1fs, stopped", self.id, self.grace_seconds)
 
     def _emit(self, event: LogEvent) -> None:
@@ -363,6 +410,48 @@ class Generation:
         )
 
 
+class GenerationHandle(Protocol):
+    """What routes need of a generation, whichever process runs it: a `Generation` here, or
+    one another process owns (streams_redis.RemoteGeneration)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def meta(self) -> dict[str, str]: ...
+
+    @property
+    def identity(self) -> Identity: ...
+
+    @property
+    def log(self) -> EventLog: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def listen(self, after: int = 0) -> AsyncIterator[list[tuple[int, LogEvent]]]: ...
+
+    def cancel(self) -> bool: ...
+
+    async def wait_finished(self) -> GenerationResult: ...
+
+
+class Sharing(Protocol):
+    """Generations shared with other processes (streams_redis.RedisSharing)."""
+
+    def new_log(self, generation_id: str, meta: dict[str, str], identity: Identity) -> EventLog:
+        """The log a generation this process starts writes to, visible to every process."""
+        ...
+
+    def remote_listeners(self, generation_id: str) -> Callable[[], Awaitable[int]]:
+        """How to count the generation's listeners in other processes."""
+        ...
+
+    async def find(self, generation_id: str, epoch: str | None) -> GenerationHandle | None:
+        """A generation another process owns (None: unknown, or a log of another epoch)."""
+        ...
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
@@ -370,9 +459,16 @@ def new_id(prefix: str) -> str:
 class StreamRegistry:
     """Running and recently finished generations of this process, by id."""
 
-    def __init__(self, *, retention_seconds: float, observers: Sequence[Observer] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        retention_seconds: float,
+        observers: Sequence[Observer] = (),
+        sharing: Sharing | None = None,
+    ) -> None:
         self.retention_seconds = retention_seconds
         self.observers = list(observers)
+        self.sharing = sharing
         self._generations: dict[str, Generation] = {}
 
     def start(
@@ -386,21 +482,37 @@ class StreamRegistry:
         generation_id: str | None = None,
         meta: dict[str, str] | None = None,
     ) -> Generation:
+        generation_id = generation_id or new_id("gen")
+        meta = meta or {}
         generation = Generation(
-            id=generation_id or new_id("gen"),
+            id=generation_id,
             provider=provider,
             request=request,
             grace_seconds=grace_seconds,
             identity=identity,
             on_end=self._forget_later(on_end),
-            meta=meta or {},
+            meta=meta,
         )
+        if self.sharing is not None:
+            generation.log = self.sharing.new_log(generation_id, meta, identity)
+            generation.remote_listeners = self.sharing.remote_listeners(generation_id)
         self._generations[generation.id] = generation
         generation.start()
         return generation
 
     def get(self, generation_id: str) -> Generation | None:
+        """A generation this process runs (or ran, within the retention time)."""
         return self._generations.get(generation_id)
+
+    async def find(self, generation_id: str, epoch: str | None = None) -> GenerationHandle | None:
+        """A generation by id, in this process or (with sharing) any other. With `epoch` (from
+        a client's event id), only that instance of its log: a client never mixes two logs."""
+        local = self._generations.get(generation_id)
+        if local is not None:
+            return local if epoch is None or epoch == local.log.epoch else None
+        if self.sharing is None:
+            return None
+        return await self.sharing.find(generation_id, epoch)
 
     def running(self) -> int:
         return sum(1 for g in self._generations.values() if not g.finished)

@@ -22,7 +22,7 @@ from llmrelay.pipeline import Pipeline
 from llmrelay.providers.base import Finished, TextDelta, Usage
 from llmrelay.store.records import MessageRecord
 from llmrelay.streams import Failure, LogEvent
-from llmrelay.tenancy import owned_generation
+from llmrelay.tenancy import find_owned
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer, stored_events
 
@@ -64,17 +64,19 @@ class ChatEventsRenderer(Renderer):
     A failure before start is the status with `detail`, and where the question and the failed
     answer are stored (`conversation_id`, `message_id`), so a client can show them."""
 
-    def __init__(self, message_id: str, meta: dict[str, str]) -> None:
+    def __init__(self, message_id: str, meta: dict[str, str], name: str | None = None) -> None:
         self.message_id = message_id
         self.meta = meta
+        # What event ids start with (sse.stream_name: the id, and the epoch of a shared log).
+        self.name = name or message_id
 
     def opening(self) -> bytes:
         data = {"message_id": self.message_id, **self.meta}
-        eid = sse.event_id(self.message_id, 0)
+        eid = sse.event_id(self.name, 0)
         return sse.encode(_json(data), event="start", id=eid, retry=sse.RECONNECT_MILLISECONDS)
 
     def render(self, seq: int, event: LogEvent) -> bytes | None:
-        eid = sse.event_id(self.message_id, seq)
+        eid = sse.event_id(self.name, seq)
         if isinstance(event, TextDelta):
             return sse.encode(_json({"text": event.text}), event="delta", id=eid)
         if isinstance(event, Usage):
@@ -110,7 +112,7 @@ async def chat(
     except ConversationNotFound:
         raise HTTPException(404, f"No conversation with id {body.conversation_id!r}.") from None
     generation = turn.generation
-    renderer = ChatEventsRenderer(turn.message_id, generation.meta)
+    renderer = ChatEventsRenderer(turn.message_id, generation.meta, sse.stream_name(generation))
     return await runtime.pipeline.answer(request, generation, renderer, stream=True)
 
 
@@ -138,12 +140,16 @@ async def message_events(
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     position = after or 0
+    epoch: str | None = None
     parsed = sse.parse_event_id(last_event_id)
-    if parsed is not None and parsed[0] == message_id:
-        position = parsed[1]
-    generation = owned_generation(streams, message_id, caller.owner)
+    if parsed is not None:
+        named, named_epoch = sse.split_stream_name(parsed[0])
+        if named == message_id:
+            position, epoch = parsed[1], named_epoch
+    # With an epoch, only that instance of the log: a position is never applied to another.
+    generation = await find_owned(streams, message_id, caller.owner, epoch)
     if generation is not None:
-        renderer = ChatEventsRenderer(message_id, generation.meta)
+        renderer = ChatEventsRenderer(message_id, generation.meta, sse.stream_name(generation))
         return Pipeline.attach(generation, position, renderer)
     record = await store.get_message(caller.owner, message_id)
     if record is None or record.role != "assistant":
@@ -162,7 +168,7 @@ async def message_events(
 async def cancel_message(
     store: StoreDep, streams: StreamsDep, caller: CallerDep, message_id: str
 ) -> CancelOut:
-    generation = owned_generation(streams, message_id, caller.owner)
+    generation = await find_owned(streams, message_id, caller.owner)
     if generation is not None and generation.cancel():
         await generation.wait_finished()
         return CancelOut(message_id=message_id, cancelled=True, status="cancelled")

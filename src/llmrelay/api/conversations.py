@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from llmrelay.api.deps import CallerDep, StoreDep, StreamsDep
 from llmrelay.markdown import render_markdown
 from llmrelay.store.records import TITLE_MAX_CHARS, ConversationRecord, MessageRecord
-from llmrelay.tenancy import owned_generation
+from llmrelay.tenancy import find_owned
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
@@ -125,7 +125,8 @@ async def delete_conversation(
         raise _not_found(conversation_id)
     # Stop its running answers first, so nothing writes into a deleted conversation.
     for message in record.messages:
-        generation = owned_generation(streams, message.id, caller.owner)
+        running = message.status == "streaming"
+        generation = await find_owned(streams, message.id, caller.owner) if running else None
         if generation is not None and generation.cancel():
             await generation.wait_finished()
     await store.delete_conversation(caller.owner, conversation_id)

@@ -19,7 +19,7 @@ from llmrelay.pipeline import Pipeline
 from llmrelay.providers.base import ChatMessage, Finished, GenerationRequest, Provider, TextDelta
 from llmrelay.settings import Settings
 from llmrelay.streams import Failure, GenerationResult, Identity, LogEvent, StreamRegistry
-from llmrelay.tenancy import owned_generation
+from llmrelay.tenancy import find_owned
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
 
@@ -96,7 +96,8 @@ async def _answer(
         permit=permit,
         label=caller.label,
     )
-    return await pipeline.answer(request, generation, TutorialRenderer(generation.id), stream=stream)
+    renderer = TutorialRenderer(sse.stream_name(generation))
+    return await pipeline.answer(request, generation, renderer, stream=stream)
 
 
 async def _stream(
@@ -111,12 +112,13 @@ async def _stream(
 ) -> Response:
     resume = sse.parse_event_id(last_event_id)
     if resume is not None:
-        generation_id, seq = resume
-        found = owned_generation(streams, generation_id, caller.owner)
+        name, seq = resume
+        generation_id, epoch = sse.split_stream_name(name)
+        found = await find_owned(streams, generation_id, caller.owner, epoch)
         if found is None:
             # 204 tells an EventSource to stop reconnecting: that answer is gone.
             return Response(status_code=204)
-        return pipeline.attach(found, seq, TutorialRenderer(found.id))
+        return pipeline.attach(found, seq, TutorialRenderer(sse.stream_name(found)))
     text = clean_message(message, settings)
     return await _answer(request, pipeline, provider, caller, text, stream=True)
 
@@ -185,9 +187,9 @@ async def chat_stream_post(
 )
 async def chat_stream_cancel(streams: StreamsDep, caller: CallerDep, generation_id: str) -> StreamCancelOut:
     """Closing the connection stops an answer only after the detach grace period (the client
-    may be reconnecting); a Stop button means now. The id is the part of an event id before
-    the last dot."""
-    generation = owned_generation(streams, generation_id, caller.owner)
+    may be reconnecting); a Stop button means now, on whichever process runs the answer. The id
+    is the part of an event id before the last dot (or the first: an epoch may follow it)."""
+    generation = await find_owned(streams, sse.split_stream_name(generation_id)[0], caller.owner)
     if generation is None:
         raise HTTPException(404, f"No streamed answer with id {generation_id!r}.")
     cancelled = generation.cancel()

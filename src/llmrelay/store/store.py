@@ -20,6 +20,8 @@ writers to one conversation queue up instead of racing for the next message posi
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, select, text, update
@@ -100,15 +102,43 @@ class Store(GatewayStore):
         async with self._engine.connect() as conn:
             return await conn.run_sync(migrate.current_revision)
 
-    async def mark_interrupted(self) -> int:
-        """Answers still `streaming` become `interrupted`; returns how many."""
+    async def mark_interrupted(self, ids: Collection[str] | None = None) -> int:
+        """Answers still `streaming` (of `ids`, or all) become `interrupted`; returns how many."""
+        if ids is not None and not ids:
+            return 0
+        query = update(messages).where(messages.c.status == "streaming")
+        if ids is not None:
+            query = query.where(messages.c.id.in_(list(ids)))
+        async with self._write() as conn:
+            result = await conn.execute(
+                query.values(status="interrupted", completed_at=utcnow(), error=INTERRUPTED_ERROR)
+            )
+            return result.rowcount
+
+    async def interrupt_answer(self, message_id: str, content: str) -> bool:
+        """An answer whose server died mid-way (found by another process, streams_redis): kept
+        with the text its listeners saw, `interrupted`. False if it was no longer `streaming`."""
         async with self._write() as conn:
             result = await conn.execute(
                 update(messages)
-                .where(messages.c.status == "streaming")
-                .values(status="interrupted", completed_at=utcnow(), error=INTERRUPTED_ERROR)
+                .where(messages.c.id == message_id, messages.c.status == "streaming")
+                .values(
+                    content=storable_text(content),
+                    status="interrupted",
+                    finish_reason="error",
+                    completed_at=utcnow(),
+                    error=INTERRUPTED_ERROR,
+                )
             )
-            return result.rowcount
+            return bool(result.rowcount)
+
+    async def streaming_answer_ids(self, *, created_before: datetime) -> list[str]:
+        """Answers still `streaming` that started before `created_before`."""
+        query = select(messages.c.id).where(
+            messages.c.status == "streaming", messages.c.created_at < created_before
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.scalars(query)).all())
 
     # -- conversations ---------------------------------------------------------------------
 

@@ -4,6 +4,9 @@ Framing is sse-starlette's (`ServerSentEvent.encode` splits data on CR, LF and C
 `data:` line each, and keeps the space after the colon); this module only decides which
 events a stream carries and what their ids are. Ids are `<generation id>.<seq>`, so a
 reconnecting `EventSource` tells us with `Last-Event-ID` which answer it was reading and how far.
+With a shared log (LLMRELAY_REDIS_URL) they are `<generation id>.<epoch>.<seq>`: the epoch names
+that instance of the log, so a position is never applied to another log after a Redis restart or
+flush. Generation ids never contain a dot.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Protocol
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from llmrelay.streams import Generation, LogEvent
+from llmrelay.streams import GenerationHandle, LogEvent
 
 # The tutorial's headers; sse-starlette adds Connection: keep-alive.
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -32,8 +35,20 @@ def event_id(generation_id: str, seq: int) -> str:
     return f"{generation_id}.{seq}"
 
 
+def stream_name(generation: GenerationHandle) -> str:
+    """What event ids start with: the generation's id, and its log's epoch when it has one."""
+    epoch = generation.log.epoch
+    return generation.id if epoch is None else f"{generation.id}.{epoch}"
+
+
+def split_stream_name(name: str) -> tuple[str, str | None]:
+    """`gen_x.ab12` -> ("gen_x", "ab12"); `gen_x` -> ("gen_x", None)."""
+    generation_id, _, epoch = name.partition(".")
+    return generation_id, epoch or None
+
+
 def parse_event_id(value: str | None) -> tuple[str, int] | None:
-    """`gen_x.12` -> ("gen_x", 12); anything else -> None."""
+    """`gen_x.12` -> ("gen_x", 12), `gen_x.ab12.12` -> ("gen_x.ab12", 12); anything else -> None."""
     if not value:
         return None
     generation_id, _, seq = value.strip().rpartition(".")
@@ -47,7 +62,7 @@ def encode(data: str, *, event: str | None = None, id: str | None = None, retry:
 
 
 async def follow(
-    generation: Generation, after: int, renderer: EventEncoder, first: bytes | None = None
+    generation: GenerationHandle, after: int, renderer: EventEncoder, first: bytes | None = None
 ) -> AsyncIterator[bytes]:
     """The generation's events after `after`, rendered; a batch of events becomes one write."""
     if first:

@@ -1,0 +1,103 @@
+"""Log events as Redis Stream entries, and the names of every key and channel llmrelay uses.
+
+An entry is one batch of events (what one write carried): one field, `e`, holding a compact JSON
+array of events, each `["t", text]`, `["c", index, id, name, arguments]`, `["u", in, out, estimated]`, `["f", message, status, kind]` or
+`["e", reason]`. One entry per batch, not per event: Redis and redis-py work per command, and a
+fast upstream's batch is hundreds of tokens. Its stream id is `<seq of its first event>-0`, so a
+reader knows each event's position from the id alone and notices a gap (a log that lost entries).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llmrelay.providers.base import Finished, TextDelta, ToolCallDelta, Usage
+from llmrelay.streams import Failure, LogEvent
+
+FIELD = "e"
+
+
+def encode_events(events: Sequence[LogEvent]) -> str:
+    return json.dumps([_body(e) for e in events], ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_events(data: bytes | str) -> list[LogEvent]:
+    return [_event(body) for body in json.loads(data)]
+
+
+def _body(event: LogEvent) -> list[Any]:
+    body: list[Any]
+    if isinstance(event, TextDelta):
+        body = ["t", event.text]
+    elif isinstance(event, ToolCallDelta):
+        body = ["c", event.index, event.id, event.name, event.arguments]
+    elif isinstance(event, Usage):
+        body = ["u", event.input_tokens, event.output_tokens, event.estimated]
+    elif isinstance(event, Failure):
+        body = ["f", event.message, event.status, event.kind]
+    else:
+        body = ["e", event.reason]
+    return body
+
+
+def _event(body: list[Any]) -> LogEvent:
+    kind = body[0]
+    if kind == "t":
+        return TextDelta(body[1])
+    if kind == "c":
+        return ToolCallDelta(body[1], body[2], body[3], body[4])
+    if kind == "u":
+        return Usage(body[1], body[2], body[3])
+    if kind == "f":
+        return Failure(body[1], body[2], body[3])
+    if kind == "e":
+        return Finished(body[1])
+    raise ValueError(f"unknown log entry kind {kind!r}")
+
+
+def entry_id(seq: int) -> str:
+    return f"{seq}-0"
+
+
+def entry_seq(entry: bytes | str) -> int:
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    return int(text.partition("-")[0])
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Every Redis name, under one prefix (LLMRELAY_REDIS_PREFIX)."""
+
+    prefix: str
+
+    def log(self, generation_id: str, epoch: str) -> str:
+        """The Stream of one instance of a generation's log: a new epoch is a new key."""
+        return f"{self.prefix}log:{generation_id}:{epoch}"
+
+    def generation(self, generation_id: str) -> str:
+        """Hash: owner, epoch, meta (JSON), state (running / finished)."""
+        return f"{self.prefix}gen:{generation_id}"
+
+    @property
+    def running(self) -> str:
+        """Hash: generation id -> owner process, for every generation still running anywhere."""
+        return f"{self.prefix}running"
+
+    def process(self, process_id: str) -> str:
+        """A process's heartbeat: exists while the process lives (a short TTL, refreshed)."""
+        return f"{self.prefix}proc:{process_id}"
+
+    def control(self, process_id: str) -> str:
+        """Pub/sub channel of one process: cancel, attach, detach for generations it owns."""
+        return f"{self.prefix}ctl:{process_id}"
+
+    def listeners(self, generation_id: str) -> str:
+        """Hash: process id -> how many listen to the generation there (owner's own not counted)."""
+        return f"{self.prefix}listeners:{generation_id}"
+
+    def claim(self, generation_id: str) -> str:
+        """Who finishes a generation whose owner died (SET NX: exactly one process)."""
+        return f"{self.prefix}claim:{generation_id}"

@@ -1,0 +1,134 @@
+"""Two llmrelay servers sharing Redis and one database, used as clients would: an answer started
+on A and resumed on B, cancelled on B, its owner killed with -9."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llmrelay.app import create_app
+from llmrelay.providers.scripted import ScriptedProvider
+from tests.support.redis import RedisSpace
+from tests.support.servers import serve
+from tests.support.settings import make_settings
+from tests.support.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
+
+
+def test_chat_stream_started_on_a_resumes_on_b_with_nothing_lost_or_doubled(pair: Pair) -> None:
+    first, _ = read_some(f"{pair.a}/chat-stream", 6, params={"message": "hi"})
+    assert first[0].event == "start"
+    generation_id, epoch, _ = first[0].id.split(".")
+    rest, _ = read_some(f"{pair.b}/chat-stream", None, headers={"Last-Event-ID": first[-1].id})
+    events = first + rest
+    # start, 40 deltas, end (seq 41 is the usage, which the tutorial's stream does not carry)
+    assert seqs(events) == [*range(41), 42]
+    assert all(e.id.startswith(f"{generation_id}.{epoch}.") for e in events)
+    assert "".join(e.data for e in events if e.event == "message") == REPLY
+    assert events[-1].event == "end"
+    assert pair.provider_b.requests == []  # B never asked its model: it read A's log
+
+
+def test_a_position_from_another_epoch_is_refused_not_mixed(pair: Pair) -> None:
+    first, _ = read_some(f"{pair.a}/chat-stream", 3, params={"message": "hi"})
+    generation_id, _epoch, seq = first[-1].id.split(".")
+    response = httpx.get(
+        f"{pair.b}/chat-stream", headers={"Last-Event-ID": f"{generation_id}.0badc0de.{seq}"}, timeout=10
+    )
+    assert response.status_code == 204
+
+
+def test_chat_api_answer_resumes_on_b_and_is_stored_once(pair: Pair) -> None:
+    first, _ = read_some(f"{pair.a}/api/chat", 5, method="POST", json={"message": "hello"})
+    start = json.loads(first[0].data)
+    message_id = start["message_id"]
+    url = f"{pair.b}/api/messages/{message_id}/events"
+    rest, _ = read_some(url, None, headers={"Last-Event-ID": first[-1].id})
+    events = first + rest
+    assert seqs(events) == list(range(len(events)))
+    text = "".join(json.loads(e.data)["text"] for e in events if e.event == "delta")
+    assert text == REPLY
+    assert [e.event for e in events[-2:]] == ["usage", "end"]
+    # Attaching from the start on B: the start event (with A's meta), then everything.
+    again, _ = read_some(url, None)
+    assert (
+        again[0].event == "start" and json.loads(again[0].data)["conversation_id"] == start["conversation_id"]
+    )
+    assert [e.id for e in again] == [e.id for e in events]
+    stored = httpx.get(f"{pair.b}/api/conversations/{start['conversation_id']}", timeout=10).json()
+    answer = stored["messages"][-1]
+    assert (answer["status"], answer["content"]) == ("complete", REPLY)
+
+
+@pytest.mark.parametrize("route", ["chat-stream", "api"])
+def test_cancel_on_b_stops_the_generation_a_runs_within_a_second(pair: Pair, route: str) -> None:
+    if route == "chat-stream":
+        first, _ = read_some(f"{pair.a}/chat-stream", 3, params={"message": "hi"})
+        cancel = f"{pair.b}/chat-stream/{first[0].id.rpartition('.')[0]}/cancel"
+    else:
+        first, _ = read_some(f"{pair.a}/api/chat", 3, method="POST", json={"message": "hi"})
+        cancel = f"{pair.b}/api/messages/{json.loads(first[0].data)['message_id']}/cancel"
+    started = time.monotonic()
+    response = httpx.post(cancel, timeout=10)
+    took = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["cancelled"] is True
+    assert pair.provider_a.cancelled == 1
+    assert took < 1, f"the owner stopped after {took:.2f}s"
+    assert pair.provider_b.requests == []
+
+
+def test_unknown_ids_are_still_404_and_204_on_any_process(pair: Pair) -> None:
+    assert httpx.post(f"{pair.b}/chat-stream/gen_nope/cancel", timeout=10).status_code == 404
+    assert httpx.post(f"{pair.b}/api/messages/msg_nope/cancel", timeout=10).status_code == 404
+    assert (
+        httpx.get(f"{pair.b}/chat-stream", headers={"Last-Event-ID": "gen_nope.4"}, timeout=10).status_code
+        == 204
+    )
+
+
+def test_an_owner_killed_mid_answer_ends_for_listeners_elsewhere_and_is_stored_interrupted(
+    redis_space: RedisSpace, tmp_path: Path
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    env = shared_env(
+        redis_space,
+        database_url,
+        LLMRELAY_PROVIDER="scripted",
+        LLMRELAY_SCRIPTED_REPLY=" ".join(["slow"] * 400),
+        LLMRELAY_SCRIPTED_DELAY_SECONDS="0.05",
+        LLMRELAY_DETACH_GRACE_SECONDS="30",
+    )
+    settings = make_settings(
+        redis_url=redis_space.url, redis_prefix=redis_space.prefix, database_url=database_url
+    )
+    with (
+        llmrelay_process(env) as (owner, a),
+        serve(create_app(settings, provider=ScriptedProvider.replying("no"))) as b,
+    ):
+        first, _ = read_some(f"{a}/api/chat", 4, method="POST", json={"message": "hi"})
+        start = json.loads(first[0].data)
+        with httpx.Client(timeout=30) as client:
+            from httpx_sse import connect_sse
+
+            url = f"{b}/api/messages/{start['message_id']}/events"
+            with connect_sse(client, "GET", url, headers={"Last-Event-ID": first[-1].id}) as source:
+                events = source.iter_sse()
+                next(events)  # B follows A's answer live
+                owner.send_signal(signal.SIGKILL)
+                killed = time.monotonic()
+                rest = [(e.event, e.data) for e in events]
+                took = time.monotonic() - killed
+        assert [kind for kind, _ in rest[-2:]] == ["error", "end"]
+        assert json.loads(rest[-2][1])["kind"] == "interrupted"
+        assert json.loads(rest[-1][1])["finish_reason"] == "error"
+        assert took < 8, f"listeners waited {took:.1f}s"
+        stored = httpx.get(f"{b}/api/conversations/{start['conversation_id']}", timeout=10).json()
+        answer = stored["messages"][-1]
+        assert answer["status"] == "interrupted"
+        # What its listeners saw is kept (everything but what A had not yet written to Redis).
+        assert answer["content"].startswith("slow slow slow")
