@@ -38,7 +38,7 @@ def create_app(
     closes it when it stops."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
-    app_metrics = metrics.Metrics()
+    app_metrics = metrics.Metrics(per_key=settings.metrics_key_labels)
     given = runtime
 
     @asynccontextmanager

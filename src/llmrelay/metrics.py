@@ -46,13 +46,14 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 # A model name can come from a client (/v1 requests name one): past this many distinct names,
 # further ones are counted as "other", so a client cannot blow up the series count.
 MAX_MODEL_LABELS = 50
+MAX_KEY_LABELS = 100
 UNMATCHED_ROUTE = "unmatched"
 
 
 class Metrics:
     """The app's metrics and the registry they live in."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, per_key: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, open fds, cpu seconds
@@ -113,6 +114,22 @@ class Metrics:
             registry=r,
         )
         self._models: set[str] = set()
+        # Per-key series only where the operator asks (LLMRELAY_METRICS_KEY_LABELS): a label
+        # per key is a series per key; capped like model names.
+        self.per_key = per_key
+        self._keys: set[str] = set()
+        self.key_requests = Counter(
+            "llmrelay_key_requests",
+            "Generations ended, by API key (name and prefix; 'no key' without keys).",
+            ["key"],
+            registry=r,
+        )
+        self.key_tokens = Counter(
+            "llmrelay_key_tokens",
+            "Tokens by API key and direction (in: prompt, out: answer).",
+            ["key", "direction"],
+            registry=r,
+        )
 
     def model_label(self, model: str) -> str:
         if model in self._models:
@@ -121,6 +138,15 @@ class Metrics:
             return "other"
         self._models.add(model)
         return model
+
+    def key_label(self, label: str) -> str:
+        label = label or "no key"
+        if label in self._keys:
+            return label
+        if len(self._keys) >= MAX_KEY_LABELS:
+            return "other"
+        self._keys.add(label)
+        return label
 
     def observe_generation(self, generation: Generation, result: GenerationResult) -> None:
         """Record one ended generation (called once, by StreamRegistry)."""
@@ -137,6 +163,13 @@ class Metrics:
         # figure the usage rows and the client got (accounting.spent_tokens).
         if usage is not None and usage.output_tokens is not None:
             self.tokens.labels(model, "out").inc(usage.output_tokens)
+        if self.per_key:
+            key = self.key_label(generation.identity.key_label)
+            self.key_requests.labels(key).inc()
+            if usage is not None and usage.input_tokens is not None:
+                self.key_tokens.labels(key, "in").inc(usage.input_tokens)
+            if usage is not None and usage.output_tokens is not None:
+                self.key_tokens.labels(key, "out").inc(usage.output_tokens)
         if result.failure is not None:
             self.upstream_errors.labels(result.failure.kind).inc()
         if result.finish_reason == "cancelled":

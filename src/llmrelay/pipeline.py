@@ -19,6 +19,7 @@ generation waited for its provider, which the overhead middleware subtracts.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -67,6 +68,8 @@ class Pipeline:
         (a background response) runs to its end, listened to or not. With a `permit`
         (from `admit`), the answer is settled against the caller's limits at its end, and a
         budget is charged as it streams (`label` names the caller when it is spent)."""
+        if label and not identity.key_label:
+            identity = replace(identity, key_label=label)
         generation = self.streams.start(
             provider,
             request,

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key and channel llmrelay uses (several deployments can "
         "share one Redis).",
     )
+    metrics_key_labels: bool = Field(
+        False,
+        description="Count requests and tokens per API key in /metrics (llmrelay_key_*_total, "
+        "labelled by key name and prefix, at most 100 keys, then 'other').",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     host: str = Field("127.0.0.1", description="Address `llmrelay serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `llmrelay serve` binds to.")

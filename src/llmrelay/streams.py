@@ -145,6 +145,8 @@ class Identity:
     key_id: str | None = None
     # The tenant it belongs to (records.Owner): only its owner may attach, resume or cancel.
     owner: str = NO_KEY_OWNER
+    # How the caller's key is named in logs and per-key metrics (never the key itself).
+    key_label: str = ""
 
 
 @dataclass

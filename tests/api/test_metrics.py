@@ -162,3 +162,57 @@ def test_each_app_has_its_own_registry() -> None:
     labels = {"method": "GET", "route": "/chat-complete", "status": "200"}
     assert value(ones, "llmrelay_http_requests_total", **labels) == 1
     assert value(twos, "llmrelay_http_requests_total", **labels) == 0
+
+
+async def _two_keys(database_url: str) -> dict[str, str]:
+    from llmrelay.store import Store
+
+    store = await Store.open(database_url)
+    try:
+        return {name: (await store.create_api_key(name))[1] for name in ("alice", "bob")}
+    finally:
+        await store.close()
+
+
+def _key_samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {k: v for k, v in scrape(url).items() if k[0].startswith("llmrelay_key_")}
+
+
+def test_per_key_counters_only_where_the_operator_enables_them() -> None:
+    import asyncio
+
+    for enabled in (True, False):
+        settings = make_settings(metrics_key_labels=enabled)
+        keys = asyncio.run(_two_keys(settings.database_url or ""))
+        with serve(create_app(settings, provider=ScriptedProvider.replying(REPLY))) as url:
+            for name, times in (("alice", 2), ("bob", 1)):
+                for _ in range(times):
+                    response = httpx.get(
+                        f"{url}/chat-complete",
+                        params={"message": "hi"},
+                        headers={"Authorization": f"Bearer {keys[name]}"},
+                    )
+                    assert response.status_code == 200
+            samples = wait_for(
+                url,
+                "llmrelay_generations_total",
+                3,
+                provider="scripted",
+                model="scripted",
+                finish_reason="stop",
+            )
+            keyed = _key_samples(url)
+            if not enabled:
+                assert not any(value for value in keyed.values())
+                continue
+            labels = {dict(labels)["key"] for name, labels in keyed if name == "llmrelay_key_requests_total"}
+            alice = next(label for label in labels if "'alice'" in label)
+            bob = next(label for label in labels if "'bob'" in label)
+            assert alice.endswith("…)") and keys["alice"] not in alice  # name and prefix, never the key
+            assert value(samples, "llmrelay_key_requests_total", key=alice) == 2
+            assert value(samples, "llmrelay_key_requests_total", key=bob) == 1
+            out = len(split_into_deltas(REPLY))
+            assert value(samples, "llmrelay_key_tokens_total", key=alice, direction="out") == 2 * out
+            assert value(samples, "llmrelay_key_tokens_total", key=bob, direction="in") == len(
+                split_into_deltas("hi")
+            )
