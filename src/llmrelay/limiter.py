@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from llmrelay.store.records import KeyLimits, Owner
@@ -71,6 +71,8 @@ class Permit(Protocol):
 
 
 class Limiter(Protocol):
+    async def aclose(self) -> None: ...
+
     def effective(self, tenant: Tenant) -> KeyLimits:
         """The tenant's own limits, the defaults where it has none."""
         ...
@@ -102,7 +104,9 @@ class _Budget:
 
 
 class InProcessLimiter:
-    """Counters in this process's memory. `window_seconds` is a minute, except in tests."""
+    """Rate counters in `storage` (this process's memory unless given a shared one); answers
+    at once and the budget's running sum in this process. `window_seconds` is a minute,
+    except in tests."""
 
     def __init__(
         self,
@@ -112,19 +116,29 @@ class InProcessLimiter:
         window_seconds: int = 60,
         refresh_seconds: float = 60.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        storage: Storage | None = None,
     ) -> None:
         self.defaults = defaults
         self.window_seconds = window_seconds
         self._read_spent = spent_reader
         self._refresh = refresh_seconds
         self._now = now
-        storage = MemoryStorage()
+        # The `limits` library's counters: this process's memory, or (several processes, with
+        # LLMRELAY_REDIS_URL) a Redis all of them share, so a key's rpm and tpm hold across all.
+        storage = storage or MemoryStorage()
         self._requests = MovingWindowRateLimiter(storage)
         self._tokens = FixedWindowRateLimiter(storage)
         self._storage = storage
         self._streams: dict[Owner, int] = {}
         self._budgets: dict[Owner, _Budget] = {}
         self._budget_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        """Close a shared storage's Redis connections (the library keeps no close of its own:
+        its redis-py client is its bridge's `storage`)."""
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
     def effective(self, tenant: Tenant) -> KeyLimits:
         own, default = tenant.limits, self.defaults
@@ -179,7 +193,7 @@ class InProcessLimiter:
                     None,
                 )
             if not await self._tokens.hit(item, owner, cost=reserved):
-                await self._storage.decr(item.key_for(owner), reserved)
+                await self._storage.incr(item.key_for(owner), item.get_expiry(), -reserved)
                 reset = (await self._tokens.get_window_stats(item, owner)).reset_time
                 raise self._rate(tenant, "tpm", f"{limits.tpm} tokens per {self._per()}", reset)
         if budget is not None:
@@ -268,4 +282,11 @@ class _InProcessPermit:
             if used > self.reserved:
                 await limiter._storage.incr(key, item.get_expiry(), used - self.reserved)
             elif used < self.reserved:
-                await limiter._storage.decr(key, self.reserved - used)
+                await limiter._storage.incr(key, item.get_expiry(), used - self.reserved)
+
+
+def shared_storage(redis_url: str, prefix: str) -> Storage:
+    """The rate counters in Redis, shared by every llmrelay process that uses it."""
+    from limits.aio.storage import RedisStorage
+
+    return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}limits")

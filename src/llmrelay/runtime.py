@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from llmrelay.auth import Authenticator, KeyLookup
-from llmrelay.limiter import InProcessLimiter, Limiter
+from llmrelay.limiter import InProcessLimiter, Limiter, shared_storage
 from llmrelay.models import ModelRegistry, build_registry
 from llmrelay.pipeline import Pipeline
 from llmrelay.settings import Settings
@@ -84,7 +84,11 @@ class Runtime:
             await usage.flush()  # what this process spent is in the table before it is read
             return await opened.tokens_spent(owner, since)
 
-        limiter = limiter or InProcessLimiter(settings.default_limits(), spent_reader=spent)
+        if limiter is None:
+            shared = None
+            if settings.redis_url is not None:
+                shared = shared_storage(settings.redis_url.get_secret_value(), settings.redis_prefix)
+            limiter = InProcessLimiter(settings.default_limits(), spent_reader=spent, storage=shared)
         return cls(
             settings=settings,
             models=registry,
@@ -103,6 +107,8 @@ class Runtime:
             if self.sharing is not None:
                 await self.sharing.aclose()  # after the last answers' logs reached Redis
             await self.usage.aclose()
+            if self.pipeline.limiter is not None:
+                await self.pipeline.limiter.aclose()
         finally:
             with contextlib.suppress(Exception):
                 await self.store.close()

@@ -132,3 +132,30 @@ def test_an_owner_killed_mid_answer_ends_for_listeners_elsewhere_and_is_stored_i
         assert answer["status"] == "interrupted"
         # What its listeners saw is kept (everything but what A had not yet written to Redis).
         assert answer["content"].startswith("slow slow slow")
+
+
+def test_a_keys_request_limit_holds_across_processes(redis_space: RedisSpace, tmp_path: Path) -> None:
+    """rpm counted in the Redis both share: request N+1 is refused whichever process gets it."""
+    key = "sk-shared-limit"
+    settings = make_settings(
+        redis_url=redis_space.url,
+        redis_prefix=redis_space.prefix,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        api_keys=key,
+        default_rpm=3,
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    with (
+        serve(create_app(settings, provider=ScriptedProvider.replying(REPLY))) as a,
+        serve(create_app(settings, provider=ScriptedProvider.replying(REPLY))) as b,
+    ):
+        answered = [
+            httpx.get(f"{url}/chat-complete", params={"message": "hi"}, headers=headers, timeout=10)
+            for url in (a, b, a)
+        ]
+        assert [r.status_code for r in answered] == [200, 200, 200]
+        for url in (b, a):  # the fourth and fifth, on either process
+            refused = httpx.get(f"{url}/chat-complete", params={"message": "hi"}, headers=headers, timeout=10)
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) >= 1
+            assert "3 requests per minute" in refused.json()["detail"]
