@@ -5,7 +5,9 @@ tests/conftest.py) answering `POST /v1/responses`, `POST /v1/chat/completions` a
 `POST /v1/completions`, streamed (as llmrelay always asks), with the events the real API sends,
 in its order and shapes; and `POST /v1/embeddings` (vectors drawn from a hash of each input,
 `float` or `base64`). A test sets `fake.script` to choose what happens: the deltas, a pause
-before each, an HTTP error, a failure event mid-stream, a connection dropped mid-stream. The
+before each, an HTTP error, a failure event mid-stream, a connection dropped mid-stream. For an
+agent's loop (a call, then an answer once the result is back), `fake.queue` holds scripts the
+next requests take in order, one each; once it is empty they all take `fake.script`. The
 fake records each request (`fake.requests`) and each stream's fate
 (`fake.streams`): whether its client disconnected before the end, and when.
 """
@@ -137,6 +139,7 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
 class FakeOpenAI:
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or Script()
+        self.queue: list[Script] = []  # taken one per request, in order, before `script`
         self.requests: list[Received] = []
         self.streams: list[StreamRecord] = []
         self._ids = itertools.count(1)
@@ -155,6 +158,7 @@ class FakeOpenAI:
     def reset(self) -> FakeOpenAI:
         """Back to the default script, with no requests or streams recorded."""
         self.script = Script()
+        self.queue.clear()
         self.requests.clear()
         self.streams.clear()
         return self
@@ -167,7 +171,11 @@ class FakeOpenAI:
         self.requests.append(Received(request.url.path, dict(request.headers), body, port))
         return body  # type: ignore[no-any-return]
 
-    def _error(self, status: int, request: Request) -> JSONResponse:
+    def _next_script(self) -> Script:
+        return self.queue.pop(0) if self.queue else self.script
+
+    def _error(self, script: Script, request: Request) -> JSONResponse:
+        status = script.status or 500
         code: str | None
         if status == 401:
             # The real API echoes a masked key; echo it whole to prove llmrelay never forwards it.
@@ -179,7 +187,7 @@ class FakeOpenAI:
             )
         else:
             kind, code, message = DEFAULT_ERRORS.get(status, ("server_error", None, "Something went wrong."))
-        error = {"message": self.script.error_message or message, "type": kind, "param": None, "code": code}
+        error = {"message": script.error_message or message, "type": kind, "param": None, "code": code}
         return JSONResponse({"error": error}, status_code=status)
 
     @staticmethod
@@ -192,36 +200,36 @@ class FakeOpenAI:
 
     async def _responses(self, request: Request) -> Response:
         body = await self._receive(request)
-        script = self.script
+        script = self._next_script()
         if script.status is not None:
-            return self._error(script.status, request)
+            return self._error(script, request)
         if not body.get("stream"):
             return self._not_streamed()
         return _Streamed(self, request.url.path, self._responses_events(script, body))
 
     async def _chat(self, request: Request) -> Response:
         body = await self._receive(request)
-        script = self.script
+        script = self._next_script()
         if script.status is not None:
-            return self._error(script.status, request)
+            return self._error(script, request)
         if not body.get("stream"):
             return self._not_streamed()
         return _Streamed(self, request.url.path, self._chat_events(script, body))
 
     async def _completions(self, request: Request) -> Response:
         body = await self._receive(request)
-        script = self.script
+        script = self._next_script()
         if script.status is not None:
-            return self._error(script.status, request)
+            return self._error(script, request)
         if not body.get("stream"):
             return self._not_streamed()
         return _Streamed(self, request.url.path, self._completion_events(script, body))
 
     async def _embeddings(self, request: Request) -> Response:
         body = await self._receive(request)
-        script = self.script
+        script = self._next_script()
         if script.status is not None:
-            return self._error(script.status, request)
+            return self._error(script, request)
         given = body.get("input")
         # A string, a list of strings, one token array, or a list of token arrays.
         if isinstance(given, str) or (isinstance(given, list) and given and isinstance(given[0], int)):
