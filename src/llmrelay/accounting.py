@@ -32,3 +32,10 @@ def spent_tokens(
     input_tokens = prompt_tokens(provider, request) if given_in is None else given_in
     output_tokens = provider.count_tokens(text) if given_out is None else given_out
     return Usage(input_tokens, output_tokens, estimated=True)
+
+
+def token_pair(usage: Usage | None) -> tuple[int, int]:
+    """(input, output) for a wire format's usage object: 0 for what nobody counted."""
+    if usage is None:
+        return 0, 0
+    return usage.input_tokens or 0, usage.output_tokens or 0

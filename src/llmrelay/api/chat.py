@@ -8,7 +8,6 @@ connection attaches again with `GET /api/messages/{id}/events` and `Last-Event-I
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
@@ -54,10 +53,6 @@ class CancelOut(BaseModel):
     status: str
 
 
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
 class ChatEventsRenderer(Renderer):
     """The chat API's JSON events; ids `<message id>.<seq>`, `start` is seq 0.
 
@@ -73,22 +68,22 @@ class ChatEventsRenderer(Renderer):
     def opening(self) -> bytes:
         data = {"message_id": self.message_id, **self.meta}
         eid = sse.event_id(self.name, 0)
-        return sse.encode(_json(data), event="start", id=eid, retry=sse.RECONNECT_MILLISECONDS)
+        return sse.encode(sse.dumps(data), event="start", id=eid, retry=sse.RECONNECT_MILLISECONDS)
 
     def render(self, seq: int, event: LogEvent) -> bytes | None:
         eid = sse.event_id(self.name, seq)
         if isinstance(event, TextDelta):
-            return sse.encode(_json({"text": event.text}), event="delta", id=eid)
+            return sse.encode(sse.dumps({"text": event.text}), event="delta", id=eid)
         if isinstance(event, Usage):
             data: dict[str, Any] = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
             if event.estimated:
                 data["estimated"] = True
-            return sse.encode(_json(data), event="usage", id=eid)
+            return sse.encode(sse.dumps(data), event="usage", id=eid)
         if isinstance(event, Failure):
             failure = {"message": event.message, "status": event.status, "kind": event.kind}
-            return sse.encode(_json(failure), event="error", id=eid)
+            return sse.encode(sse.dumps(failure), event="error", id=eid)
         if isinstance(event, Finished):
-            return sse.encode(_json({"finish_reason": event.reason}), event="end", id=eid)
+            return sse.encode(sse.dumps({"finish_reason": event.reason}), event="end", id=eid)
         return None
 
     def failure(self, failure: Failure) -> Response:

@@ -11,8 +11,9 @@ flush. Generation ids never contain a dot.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -29,6 +30,11 @@ class EventEncoder(Protocol):
     """What `follow` needs of a renderer: one log event (at position `seq`) as bytes, or None."""
 
     def render(self, seq: int, event: LogEvent) -> bytes | None: ...
+
+
+def dumps(value: Any) -> str:
+    """An event's JSON data: compact, and UTF-8 as it is (every wire format here sends it so)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def event_id(generation_id: str, seq: int) -> str:

@@ -50,10 +50,6 @@ STOP_REASONS: dict[FinishReason, str] = {
 }
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     # Nothing is cached here: the cache counts are truly zero.
     return {
@@ -105,14 +101,14 @@ def message_body(
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
-    return sse.encode(dumps({"type": kind, **data}), event=kind)
+    return sse.encode(sse.dumps({"type": kind, **data}), event=kind)
 
 
 PING = event("ping", {})
 
 
 def _ping() -> ServerSentEvent:
-    return ServerSentEvent(data=dumps({"type": "ping"}), event="ping", sep="\n")
+    return ServerSentEvent(data=sse.dumps({"type": "ping"}), event="ping", sep="\n")
 
 
 class MessagesRenderer(Renderer):
@@ -162,7 +158,7 @@ class MessagesRenderer(Renderer):
             return None
         if isinstance(item, Failure):
             # Anthropic ends a failed stream with the error event alone.
-            return sse.encode(dumps(failure_body(item)), event="error")
+            return sse.encode(sse.dumps(failure_body(item)), event="error")
         if isinstance(item, Finished):
             if item.reason == "error":
                 return None  # the error event said it all

@@ -8,13 +8,13 @@ chunk `{"error": {...}}`, which OpenAI's SDKs raise as an `APIError`.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from llmrelay.accounting import token_pair
 from llmrelay.api.openai.errors import error_response, failure_body
 from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
 from llmrelay.streams import Failure, GenerationResult, LogEvent
@@ -32,13 +32,8 @@ FINISH_REASONS: dict[FinishReason, str] = {
 }
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def usage_body(usage: Usage | None) -> dict[str, Any]:
-    input_tokens = (usage.input_tokens if usage else None) or 0
-    output_tokens = (usage.output_tokens if usage else None) or 0
+    input_tokens, output_tokens = token_pair(usage)
     return {
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
@@ -107,7 +102,7 @@ class ChunkRenderer(Renderer):
         self.created = int(time.time())
         self._usage: Usage | None = None
         # The parts of a chunk that never change, serialised once (bench/notes.md: per-token cost).
-        self._prefix = dumps(
+        self._prefix = sse.dumps(
             {
                 "id": completion_id,
                 "object": "chat.completion.chunk",
@@ -120,7 +115,7 @@ class ChunkRenderer(Renderer):
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choices = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
         tail = ',"usage":null}' if self.include_usage else "}"
-        return sse.encode(f'{self._prefix},"choices":{dumps(choices)}{tail}')
+        return sse.encode(f'{self._prefix},"choices":{sse.dumps(choices)}{tail}')
 
     def opening(self) -> bytes:
         return self.chunk({"role": "assistant", "content": "", "refusal": None})
@@ -149,7 +144,7 @@ class ChunkRenderer(Renderer):
             self._usage = event
             return None
         if isinstance(event, Failure):
-            return sse.encode(dumps(failure_body(event)))
+            return sse.encode(sse.dumps(failure_body(event)))
         if isinstance(event, Finished):
             if event.reason == "error":
                 return None  # the error chunk said it all
@@ -164,6 +159,6 @@ class ChunkRenderer(Renderer):
                     "choices": [],
                     "usage": usage_body(self._usage),
                 }
-                out += sse.encode(dumps(usage))
+                out += sse.encode(sse.dumps(usage))
             return out + sse.encode("[DONE]")
         return None

@@ -9,13 +9,13 @@ choices and the usage, then `data: [DONE]`. A failure after the stream started i
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from llmrelay.accounting import token_pair
 from llmrelay.api.openai.errors import error_response, failure_body
 from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
 from llmrelay.streams import Failure, GenerationResult, LogEvent
@@ -32,13 +32,8 @@ FINISH_REASONS: dict[FinishReason, str] = {
 }
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def usage_body(usage: Usage | None) -> dict[str, int]:
-    input_tokens = (usage.input_tokens if usage else None) or 0
-    output_tokens = (usage.output_tokens if usage else None) or 0
+    input_tokens, output_tokens = token_pair(usage)
     return {
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
@@ -72,7 +67,7 @@ class CompletionRenderer(Renderer):
     def chunk(self, text: str, finish_reason: str | None = None) -> bytes:
         choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
         extra = {"usage": None} if self.include_usage else {}
-        return sse.encode(dumps(self._object([choice], **extra)))
+        return sse.encode(sse.dumps(self._object([choice], **extra)))
 
     def opening(self) -> bytes:
         return self.chunk(self.echo) if self.echo else b""
@@ -96,12 +91,12 @@ class CompletionRenderer(Renderer):
             self._usage = event
             return None
         if isinstance(event, Failure):
-            return sse.encode(dumps(failure_body(event)))
+            return sse.encode(sse.dumps(failure_body(event)))
         if isinstance(event, Finished):
             if event.reason == "error":
                 return None  # the error chunk said it all
             out = self.chunk("", FINISH_REASONS[event.reason])
             if self.include_usage:
-                out += sse.encode(dumps(self._object([], usage=usage_body(self._usage))))
+                out += sse.encode(sse.dumps(self._object([], usage=usage_body(self._usage))))
             return out + sse.encode("[DONE]")
         return None

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from llmrelay.api.openai.chat_completions.render import dumps
 from llmrelay.api.openai.errors import error_response
 from llmrelay.api.openai.responses.shape import ResponseShape, output_text
 from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
@@ -52,7 +51,7 @@ class EventRenderer(Renderer):
         if seq <= self.starting_after:
             return b""
         body = {"type": kind, "sequence_number": seq, **data}
-        return sse.encode(dumps(body), event=kind)
+        return sse.encode(sse.dumps(body), event=kind)
 
     def _where(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmrelay.accounting import token_pair
 from llmrelay.providers.base import FinishReason, ToolCall, Usage
 from llmrelay.store import ResponseRecord, new_id
 from llmrelay.streams import Failure
@@ -34,8 +35,7 @@ def new_response_id() -> str:
 
 
 def usage_body(usage: Usage | None) -> dict[str, Any]:
-    input_tokens = (usage.input_tokens if usage else None) or 0
-    output_tokens = (usage.output_tokens if usage else None) or 0
+    input_tokens, output_tokens = token_pair(usage)
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
