@@ -27,11 +27,28 @@ from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.upstream import KEY, ask, collect
 
 
-@pytest.fixture(params=[ResponsesProvider, ChatCompletionsProvider], ids=["openai", "openai-compatible"])
+# Both HTTP transports: aiohttp (the default) and httpx2's own (an upstream URL with credentials).
+@pytest.fixture(
+    params=[
+        (ResponsesProvider, "aiohttp"),
+        (ChatCompletionsProvider, "aiohttp"),
+        (ResponsesProvider, "httpx"),
+        (ChatCompletionsProvider, "httpx"),
+    ],
+    ids=["openai", "openai-compatible", "openai-httpx", "openai-compatible-httpx"],
+)
 async def provider(request: pytest.FixtureRequest, fake_url: str) -> AsyncIterator[OpenAISDKProvider]:
-    backend = request.param(
-        api_key=KEY, base_url=f"{fake_url}/v1", model="m", timeout=10, max_retries=0, max_tokens=64
+    kind, transport = request.param
+    backend = kind(
+        api_key=KEY,
+        base_url=f"{fake_url}/v1",
+        model="m",
+        timeout=10,
+        max_retries=0,
+        max_tokens=64,
+        transport=transport,
     )
+    assert backend.transport == transport
     yield backend
     await backend.aclose()
 
@@ -108,3 +125,20 @@ async def test_cancelling_the_consumer_closes_the_upstream_connection(
         await task
     gone = await fake.streams[-1].wait_disconnected(within=5)
     assert gone - cancelled_at < 1.0
+
+
+def test_an_upstream_url_with_credentials_is_sent_through_httpx2() -> None:
+    """aiohttp refuses credentials in the URL beside the SDK's Authorization header."""
+    backend = ChatCompletionsProvider(
+        api_key=KEY,
+        base_url="http://user:pw@127.0.0.1:9/v1",
+        model="m",
+        timeout=1,
+        max_retries=0,
+        max_tokens=8,
+    )
+    assert backend.transport == "httpx"
+    plain = ChatCompletionsProvider(
+        api_key=KEY, base_url="http://127.0.0.1:9/v1", model="m", timeout=1, max_retries=0, max_tokens=8
+    )
+    assert plain.transport == "aiohttp"

@@ -18,7 +18,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx2
 import httpx_sse
@@ -43,8 +43,22 @@ from llmrelay.providers.openai_sdk.upstream_errors import (
     translate,
 )
 
+# The SDK's HTTP transport under its httpx2 API: aiohttp (`openai[aiohttp]`: llhttp, in C, parses
+# the upstream's bytes) or httpx2's own (httpcore2 over h11, pure Python). aiohttp costs 0.45 of
+# the CPU per 200-token answer and 0.70 per 1-token one (bench/upstream_read.py,
+# bench/notes.md); "httpx" stays for that comparison.
+Transport = Literal["aiohttp", "httpx"]
+
 # After the upstream's last event, read the rest of the body for this long at most.
 _DRAIN_SECONDS = 0.5
+
+
+def _aiohttp_can_send(transport: Transport, base_url: str | None) -> bool:
+    """aiohttp refuses a URL with credentials in it beside the SDK's Authorization header
+    (a ValueError per request); such an upstream gets httpx2's transport, which sends both."""
+    if transport != "aiohttp":
+        return False
+    return not (base_url and httpx2.URL(base_url).userinfo)
 
 
 def estimate_tokens(text: str) -> int:
@@ -106,11 +120,18 @@ class OpenAISDKProvider(ABC):
         timeout: float,
         max_retries: int,
         max_tokens: int,
+        transport: Transport = "aiohttp",
     ) -> None:
         # The key lives only inside the client and the errors' scrubbing; nothing logs it.
         self._api_key = api_key
+        # The transport actually used (see `_aiohttp_can_send`).
+        self.transport: Transport = "aiohttp" if _aiohttp_can_send(transport, base_url) else "httpx"
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=openai.DefaultAioHttpClient() if self.transport == "aiohttp" else None,
         )
         self.model = model
         self.max_tokens = max_tokens
