@@ -2,11 +2,13 @@
 
 The overhead of a model route is the time from the request's arrival (this middleware, the
 outermost of the app's own) to its response's first byte (the status line and headers, sent
-with the first events), less the time its generation waited for the provider: from the
-generation's start to its first event for a stream, to its end for a whole answer. What is
-left is what llmrelay itself spent: parsing, validation, keys, starting the generation, the
-event loop's own delays, rendering. (The provider's client building its HTTP request counts
-as upstream time here: it happens inside the generation.)
+with the first events), less the time its generation waited for the provider: until its
+first event for a stream, until its end for a whole answer. What is left is what llmrelay
+itself spent: parsing, validation, keys, starting the generation, the
+provider's client building its HTTP request, the event loop's own delays, rendering. The wait
+is counted from the moment the upstream request is sent (the HTTP client's request hook,
+`providers.base.request_sent`), or from the generation's start for the embedded model, whose
+computing is the wait.
 
 Routes that never ask a model carry no header; the pipeline marks those that do.
 """

@@ -13,7 +13,8 @@ A route parses its wire format into a `GenerationRequest`, then hands it here:
   stream, or a second listener.
 
 It also measures llmrelay's own time per request: `overhead.mark_upstream` is told how long the
-generation waited for its provider, which the overhead middleware subtracts.
+generation waited for its provider (from its upstream request's sending, or its start for the
+embedded model), which the overhead middleware subtracts.
 """
 
 from __future__ import annotations
@@ -87,12 +88,12 @@ class Pipeline:
     ) -> Response:
         if not stream:
             result = await final_result(http, generation)
-            overhead.mark_upstream(http, generation.started_at, generation.finished_at)
+            overhead.mark_upstream(http, generation.upstream_since, generation.finished_at)
             if result.failure is not None:
                 return renderer.failure(result.failure)
             return renderer.whole(result)
         first = await first_event(http, generation)
-        overhead.mark_upstream(http, generation.started_at, generation.first_event_at)
+        overhead.mark_upstream(http, generation.upstream_since, generation.first_event_at)
         if isinstance(first, Failure):
             # What failed is recorded (a stored answer, usage) before the client hears of it,
             # so a client reading the conversation next sees the failure.

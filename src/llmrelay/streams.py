@@ -43,6 +43,7 @@ from llmrelay.providers.base import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    note_requests_sent,
 )
 from llmrelay.store.records import NO_KEY_OWNER
 from llmrelay.toolcalls import ToolCallAssembler
@@ -184,6 +185,8 @@ class Generation:
     first_token_at: float | None = None
     # When the log got its first event (a delta, or the failure that means it never started).
     first_event_at: float | None = None
+    # When the provider's HTTP client sent its request(s) upstream (providers.base.request_sent).
+    _requests_sent: list[float] = field(default_factory=list)
     result: GenerationResult | None = None
     # Listeners in other processes (Sharing.remote_listeners); None: nobody can listen elsewhere.
     remote_listeners: Callable[[], Awaitable[int]] | None = None
@@ -202,6 +205,12 @@ class Generation:
     @property
     def finished(self) -> bool:
         return self.log.closed
+
+    @property
+    def upstream_since(self) -> float:
+        """Since when the answer waits for its upstream: its (first) HTTP request's sending, for
+        providers that make one; its start otherwise (the embedded model computes from there)."""
+        return self._requests_sent[0] if self._requests_sent else self.started_at
 
     @property
     def finished_at(self) -> float | None:
@@ -338,6 +347,7 @@ class Generation:
         reported: Usage | None = None
         failure: Failure | None = None
         reason: FinishReason = "stop"
+        note_requests_sent(self._requests_sent)  # this task's own context: its stream alone
         try:
             async with contextlib.aclosing(self.provider.stream(self.request)) as events:
                 async for event in events:

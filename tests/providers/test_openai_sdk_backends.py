@@ -18,6 +18,7 @@ from llmrelay.providers.base import (
     TextDelta,
     UpstreamAuthError,
     UpstreamRateLimited,
+    note_requests_sent,
 )
 from llmrelay.providers.openai_sdk.chat import ChatCompletionsProvider
 from llmrelay.providers.openai_sdk.client import OpenAISDKProvider
@@ -142,3 +143,21 @@ def test_an_upstream_url_with_credentials_is_sent_through_httpx2() -> None:
         api_key=KEY, base_url="http://127.0.0.1:9/v1", model="m", timeout=1, max_retries=0, max_tokens=8
     )
     assert plain.transport == "aiohttp"
+
+
+async def test_the_client_says_when_its_request_was_sent(
+    fake: FakeOpenAI, provider: OpenAISDKProvider
+) -> None:
+    """The HTTP client's request hook notes the sending in the running stream's task: what the
+    SDK did before it is llmrelay's own time (overhead.py), the wait after it the upstream's."""
+    fake.script = Script(deltas=["a"])
+    sent: list[float] = []
+
+    async def run() -> float:
+        note_requests_sent(sent)
+        before = time.perf_counter()
+        await collect(provider.stream(ask()))
+        return before
+
+    before = await asyncio.create_task(run())
+    assert len(sent) == 1 and sent[0] > before

@@ -23,6 +23,7 @@ from llmrelay.providers.base import (
     TextDelta,
     UpstreamRateLimited,
     Usage,
+    request_sent,
 )
 from llmrelay.providers.scripted import Script, ScriptedProvider
 from llmrelay.streams import (
@@ -399,3 +400,47 @@ async def test_one_cancelled_waiter_does_not_wake_or_cancel_the_others() -> None
     log.close()  # closing wakes whoever waits for more
     await asyncio.wait_for(closed, timeout=1)
     assert log.closed and len(log) == 1 and log.read(0) == [TextDelta("a")]
+
+
+# -- when the upstream wait starts (overhead.py) -----------------------------------------------
+
+
+class SendsAfterBuilding:
+    """Spends `build_seconds` "building" its request, says it was sent, then answers: like an
+    SDK whose request hook fires (providers.base.request_sent)."""
+
+    info = ProviderInfo(name="sends", model="sends-model")
+
+    def __init__(self, build_seconds: float) -> None:
+        self.build_seconds = build_seconds
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[ProviderEvent, None]:
+        await asyncio.sleep(self.build_seconds)
+        request_sent()
+        yield TextDelta("a")
+        yield Finished()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+
+async def test_the_upstream_wait_starts_when_the_request_is_sent(registry: StreamRegistry) -> None:
+    generation = registry.start(SendsAfterBuilding(0.05), REQUEST, identity=IDENTITY, grace_seconds=0)
+    await generation.wait_finished()
+    assert generation.upstream_since - generation.started_at >= 0.05
+    assert generation.upstream_since <= generation.first_event_at  # type: ignore[operator]
+
+
+async def test_without_a_request_the_upstream_wait_starts_with_the_generation(
+    registry: StreamRegistry,
+) -> None:
+    generation = registry.start(ScriptedProvider(Script(["a"])), REQUEST, identity=IDENTITY, grace_seconds=0)
+    await generation.wait_finished()
+    assert generation.upstream_since == generation.started_at
+
+
+async def test_a_request_sent_outside_a_generation_is_nobodys(registry: StreamRegistry) -> None:
+    request_sent()  # the test's own task has no generation: nothing to note, nothing raised
+    generation = registry.start(SendsAfterBuilding(0), REQUEST, identity=IDENTITY, grace_seconds=0)
+    await generation.wait_finished()
+    assert generation.upstream_since >= generation.started_at

@@ -8,11 +8,30 @@ stop decoding): that is how llmrelay stops paying for tokens nobody reads.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+# Where a provider's HTTP client notes when its upstream request was sent (perf_counter), set by
+# whoever runs the stream (streams.Generation) for its own task: the time before it is
+# llmrelay's (the SDK building the request), the time after it the upstream's (overhead.py).
+_sent_times: ContextVar[list[float] | None] = ContextVar("llmrelay_upstream_sent", default=None)
+
+
+def note_requests_sent(into: list[float]) -> None:
+    """From here on in this task, `request_sent()` appends its time to `into`."""
+    _sent_times.set(into)
+
+
+def request_sent() -> None:
+    """An upstream request of the running stream is on its way (its HTTP client's hook)."""
+    times = _sent_times.get()
+    if times is not None:
+        times.append(time.perf_counter())
 
 
 @dataclass(frozen=True, slots=True)

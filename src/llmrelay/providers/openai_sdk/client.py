@@ -32,6 +32,7 @@ from llmrelay.providers.base import (
     ProviderEvent,
     ProviderInfo,
     TextDelta,
+    request_sent,
 )
 from llmrelay.providers.openai_sdk.embeddings import embed_upstream
 from llmrelay.providers.openai_sdk.upstream_errors import (
@@ -51,6 +52,19 @@ Transport = Literal["aiohttp", "httpx"]
 
 # After the upstream's last event, read the rest of the body for this long at most.
 _DRAIN_SECONDS = 0.5
+
+
+async def _on_request(request: httpx2.Request) -> None:
+    request_sent()
+
+
+def http_client(transport: Transport) -> httpx2.AsyncClient:
+    """The SDK's own client (its timeouts and pool limits) on `transport`, telling the running
+    stream when its request goes out: what the SDK did before that is llmrelay's time."""
+    hooks = {"request": [_on_request]}
+    if transport == "aiohttp":
+        return openai.DefaultAioHttpClient(event_hooks=hooks)
+    return openai.DefaultAsyncHttpxClient(event_hooks=hooks)
 
 
 def _aiohttp_can_send(transport: Transport, base_url: str | None) -> bool:
@@ -131,7 +145,7 @@ class OpenAISDKProvider(ABC):
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            http_client=openai.DefaultAioHttpClient() if self.transport == "aiohttp" else None,
+            http_client=http_client(self.transport),
         )
         self.model = model
         self.max_tokens = max_tokens
