@@ -163,6 +163,8 @@ class GenerationResult:
     duration_seconds: float
     # The calls the model made (finish reason "tool_calls"), put together from their pieces.
     tool_calls: tuple[ToolCall, ...] = ()
+    # The stop sequence the answer ended on, where the provider said which (`Finished`).
+    stop_sequence: str | None = None
 
 
 OnEnd = Callable[["Generation", GenerationResult], Awaitable[None]]
@@ -348,6 +350,7 @@ class Generation:
         failure: Failure | None = None
         reason: FinishReason = "stop"
         note_requests_sent(self._requests_sent)  # this task's own context: its stream alone
+        stop_sequence: str | None = None
         try:
             async with contextlib.aclosing(self.provider.stream(self.request)) as events:
                 async for event in events:
@@ -364,18 +367,18 @@ class Generation:
                     elif isinstance(event, Usage):
                         reported = event  # the total goes into the log once, at the end
                     elif isinstance(event, Finished):
-                        reason = event.reason
+                        reason, stop_sequence = event.reason, event.stop_sequence
         except asyncio.CancelledError:
-            reason = "cancelled"
+            reason, stop_sequence = "cancelled", None
             if self._stopped_by is not None:
                 failure, reason = self._stopped_by, "error"
         except ProviderError as exc:
             failure = Failure(exc.message, exc.status, exc.kind)
-            reason = "error"
+            reason, stop_sequence = "error", None
         except Exception:
             log.exception("generation %s failed inside llmrelay", self.id)
             failure = Failure("llmrelay failed while generating this answer.", 500, "internal")
-            reason = "error"
+            reason, stop_sequence = "error", None
         text = "".join(pieces)
         made = calls.calls()
         produced = text + "".join(call.name + call.arguments for call in made)
@@ -393,6 +396,7 @@ class Generation:
             ttft_seconds=None if self.first_token_at is None else self.first_token_at - self.started_at,
             duration_seconds=now - self.started_at,
             tool_calls=made,
+            stop_sequence=stop_sequence,
         )
         self._log_result(self.result)
         if self.on_end is not None:
@@ -401,7 +405,7 @@ class Generation:
             except Exception:
                 log.exception("generation %s: recording its end failed", self.id)
         # `end` goes out only after on_end ran, so a client that saw it reads the stored answer.
-        self._emit(Finished(reason))
+        self._emit(Finished(reason, stop_sequence))
         self.log.close()
 
     def _log_result(self, result: GenerationResult) -> None:

@@ -19,7 +19,8 @@ import openai
 import pytest
 
 from llmrelay.app import create_app
-from llmrelay.providers.anthropic.messages import AnthropicProvider, system_and_turns
+from llmrelay.providers.anthropic.messages import AnthropicProvider
+from llmrelay.providers.anthropic.shapes import system_and_turns
 from llmrelay.providers.base import (
     BadGenerationRequest,
     ChatMessage,
@@ -54,11 +55,7 @@ def fake_server() -> Iterator[tuple[FakeAnthropic, str]]:
 
 @pytest.fixture
 def fake(fake_server: tuple[FakeAnthropic, str]) -> FakeAnthropic:
-    fake = fake_server[0]
-    fake.script = Script()
-    fake.requests.clear()
-    fake.streams.clear()
-    return fake
+    return fake_server[0].reset()
 
 
 @pytest.fixture
@@ -335,7 +332,9 @@ async def test_cancelling_the_consumer_closes_the_upstream_connection(
 
 def test_info_and_token_estimate(provider: AnthropicProvider) -> None:
     assert provider.info.name == "anthropic" and provider.info.model == MODEL
-    assert "top_k" not in provider.info.cannot and "tools" in provider.info.cannot
+    assert not {"top_k", "tools", "stop", "response_format"} & provider.info.cannot
+    assert {"seed", "presence_penalty", "frequency_penalty"} <= provider.info.cannot
+    assert provider.info.sees_images
     assert provider.count_tokens("four score and seven years ago") == 8
 
 

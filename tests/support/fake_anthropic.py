@@ -14,10 +14,22 @@ events the real API sends, in its order and shapes (the field names are those of
     event: message_delta        {"type":"message_delta","delta":{"stop_reason":…,"stop_sequence":…},"usage":{…}}
     event: message_stop         {"type":"message_stop"}
 
+A call the model makes (`Script.tool_uses`) is a `tool_use` block after the text block (or at
+index 0 when there is no text), streamed as Anthropic streams it:
+
+    event: content_block_start  {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":…,"name":…,"input":{}}}
+    event: content_block_delta  {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}
+    event: content_block_delta  … one per fragment of its input's JSON …
+    event: content_block_stop   {"type":"content_block_stop","index":1}
+
+and the message stops with `stop_reason: "tool_use"`; a whole message carries its `input` parsed.
+
 Errors are `{"type":"error","error":{"type":…,"message":…},"request_id":…}` with the real
 statuses; a failure mid-stream is `event: error` with the same body. A test sets `fake.script`
-to choose what happens; the fake records each request (`fake.requests`) and each stream's fate
-(`fake.streams`: whether its client disconnected before the end, and when).
+to choose what happens (or `fake.queue`: scripts the next requests take in order, one each, for
+a tool round trip); the fake records each request (`fake.requests`: path, headers, the JSON
+body as it arrived) and each stream's fate (`fake.streams`: whether its client disconnected
+before the end, and when).
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from starlette.types import Receive, Scope, Send
 
 # The stream machinery (recording a client that leaves, dropping a connection) is the OpenAI
 # fake's: both fakes stream SSE over uvicorn the same way.
-from tests.support.fake_openai import Received, StreamRecord, _Drop, _Streamed
+from tests.support.fake_openai import FakeToolCall, Received, StreamRecord, _Drop, _Streamed
 
 # status: (error type, message) as Anthropic answers them.
 ERRORS: dict[int, tuple[str, str]] = {
@@ -63,10 +75,17 @@ class Script:
     error_type: str = "overloaded_error"  # of that mid-stream error
     drop_after: int | None = None  # then close the TCP connection mid-body
     end_after: int | None = None  # then end the body cleanly, with no message_stop
-    stop_reason: str = "end_turn"  # end_turn | max_tokens | stop_sequence | refusal …
+    stop_reason: str | None = None  # end_turn (tool_use with tool_uses) | max_tokens | stop_sequence …
     stop_sequence: str | None = None  # the one that matched, with stop_reason="stop_sequence"
     input_tokens: int = 17
-    output_tokens: int | None = None  # default: one per delta
+    output_tokens: int | None = None  # default: one per delta and per call
+    # Calls made after the text (FakeToolCall: id, name, the fragments of its input's JSON).
+    tool_uses: Sequence[FakeToolCall] = ()
+
+    @property
+    def ending(self) -> str:
+        """The stop reason the message ends with."""
+        return self.stop_reason or ("tool_use" if self.tool_uses else "end_turn")
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -81,6 +100,7 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 class FakeAnthropic:
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or Script()
+        self.queue: list[Script] = []  # taken one per request, in order, before `script`
         self.requests: list[Received] = []
         self.streams: list[StreamRecord] = []
         self._app = Starlette(
@@ -93,44 +113,58 @@ class FakeAnthropic:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)
 
+    def reset(self) -> FakeAnthropic:
+        """Back to the default script, with no requests or streams recorded."""
+        self.script = Script()
+        self.queue.clear()
+        self.requests.clear()
+        self.streams.clear()
+        return self
+
+    def _next_script(self) -> Script:
+        return self.queue.pop(0) if self.queue else self.script
+
     async def _receive(self, request: Request) -> dict[str, Any]:
         body = await request.json()
         port = request.client.port if request.client else None
         self.requests.append(Received(request.url.path, dict(request.headers), body, port))
         return body  # type: ignore[no-any-return]
 
-    def _error(self, status: int, request: Request) -> JSONResponse:
+    def _error(self, status: int, request: Request, script: Script) -> JSONResponse:
         kind, message = ERRORS.get(status, ("api_error", "Something went wrong."))
         if status == 401:
             # Echo the key whole, to prove llmrelay never passes an upstream's 401 text on.
             sent = request.headers.get("x-api-key") or request.headers.get("authorization", "")
             message = f"invalid x-api-key: {sent.removeprefix('Bearer ')}"
         return JSONResponse(
-            error_body(kind, self.script.error_message or message),
+            error_body(kind, script.error_message or message),
             status_code=status,
             headers={"request-id": "req_fake0001"},
         )
 
     async def _messages(self, request: Request) -> Response:
         body = await self._receive(request)
-        script = self.script
+        script = self._next_script()
         if script.status is not None:
-            return self._error(script.status, request)
+            return self._error(script.status, request, script)
         if body.get("stream"):
             return _Streamed(self, request.url.path, self._events(script, body))
         return JSONResponse(self._message(script, body, done=True))
 
     async def _count_tokens(self, request: Request) -> Response:
         await self._receive(request)
-        if self.script.status is not None:
-            return self._error(self.script.status, request)
-        return JSONResponse({"input_tokens": self.script.input_tokens})
+        script = self._next_script()
+        if script.status is not None:
+            return self._error(script.status, request, script)
+        return JSONResponse({"input_tokens": script.input_tokens})
 
     # -- shapes --------------------------------------------------------------------------
 
     @staticmethod
     def _output_tokens(script: Script) -> int:
-        return script.output_tokens if script.output_tokens is not None else len(script.deltas)
+        if script.output_tokens is not None:
+            return script.output_tokens
+        return len(script.deltas) + len(script.tool_uses)
 
     def _message(self, script: Script, body: dict[str, Any], *, done: bool) -> dict[str, Any]:
         """A `message` object: whole (`done`), or as message_start carries it."""
@@ -139,8 +173,8 @@ class FakeAnthropic:
             "type": "message",
             "role": "assistant",
             "model": body.get("model", "claude-test"),
-            "content": [{"type": "text", "text": "".join(script.deltas)}] if done else [],
-            "stop_reason": script.stop_reason if done else None,
+            "content": self._content(script) if done else [],
+            "stop_reason": script.ending if done else None,
             "stop_sequence": script.stop_sequence if done else None,
             "usage": {
                 "input_tokens": script.input_tokens,
@@ -152,14 +186,35 @@ class FakeAnthropic:
             },
         }
 
+    @staticmethod
+    def _content(script: Script) -> list[dict[str, Any]]:
+        text = (
+            [{"type": "text", "text": "".join(script.deltas)}]
+            if script.deltas or not script.tool_uses
+            else []
+        )
+        calls = [
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": json.loads(call.arguments or "{}"),
+            }
+            for call in script.tool_uses
+        ]
+        return text + calls
+
     async def _events(self, script: Script, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
         yield _sse(
             "message_start", {"type": "message_start", "message": self._message(script, body, done=False)}
         )
-        yield _sse(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
+        # A message that only calls tools has no text block: its first tool_use is block 0.
+        has_text = bool(script.deltas) or not script.tool_uses
+        if has_text:
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
         yield _sse("ping", {"type": "ping"})
         for sent in range(len(script.deltas) + 1):
             if sent == script.fail_after:
@@ -176,12 +231,26 @@ class FakeAnthropic:
                 await asyncio.sleep(script.delay_seconds)
             delta = {"type": "text_delta", "text": script.deltas[sent]}
             yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-        yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        if has_text:
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+        for offset, call in enumerate(script.tool_uses):
+            index = offset + has_text
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            yield _sse(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            )
+            # Anthropic opens every tool input with an empty fragment.
+            for fragment in ("", *call.fragments):
+                delta = {"type": "input_json_delta", "partial_json": fragment}
+                yield _sse(
+                    "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+                )
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
         yield _sse(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": script.stop_reason, "stop_sequence": script.stop_sequence},
+                "delta": {"stop_reason": script.ending, "stop_sequence": script.stop_sequence},
                 "usage": {
                     "input_tokens": script.input_tokens,
                     "cache_creation_input_tokens": 0,

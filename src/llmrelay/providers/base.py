@@ -133,6 +133,9 @@ FinishReason = Literal["stop", "length", "cancelled", "error", "content_filter",
 @dataclass(frozen=True, slots=True)
 class Finished:
     reason: FinishReason = "stop"
+    # The request's stop sequence the answer ended on (reason "stop"), where the provider knows
+    # which one matched; None when it ended otherwise, or the provider cannot tell.
+    stop_sequence: str | None = None
 
 
 ProviderEvent = TextDelta | ToolCallDelta | Usage | Finished
@@ -222,6 +225,16 @@ class Provider(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model (an estimate where the model is remote)."""
         ...
+
+
+@runtime_checkable
+class PromptCounter(Protocol):
+    """What a provider that can count a whole prompt as its model sees it adds to `Provider`
+    (an optional capability, for /v1/messages/count_tokens): the chat template, the tools and
+    images included, where `count_tokens` only sees texts one by one. Raises `ProviderError`
+    when the count cannot be had (an upstream that refuses the request)."""
+
+    async def count_prompt(self, request: GenerationRequest) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from llmrelay.providers.base import (
 from llmrelay.providers.config import ExistingFile, KindConfig, Positive
 from llmrelay.providers.local_embeddings import LocalEmbedder
 from llmrelay.settings import SettingsError
+from llmrelay.stops import StopMatcher
 
 if TYPE_CHECKING:
     from llmrelay.settings import Settings
@@ -157,6 +158,12 @@ class LocalProvider:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    async def count_prompt(self, request: GenerationRequest) -> int:
+        """The prompt's tokens as the model reads them: its chat template applied, the tools
+        described, the template's own tokens counted (what a generation reports as its input
+        tokens). Rendering a template and tokenizing are cheap next to decoding one token."""
+        return self.prompt_of(request, structured.mode_of(request))[2]
+
     def format_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
         """The model's own chat template applied to `messages`: (prompt, stop strings)."""
         formatted = self._formatter(messages=messages)
@@ -198,7 +205,9 @@ class LocalProvider:
         kwargs: dict[str, Any] = {
             "prompt": prompt,
             "max_tokens": max_tokens,
-            "stop": template_stops + list(request.stop),
+            # The request's own stop sequences are matched here (`StopMatcher`), not by
+            # llama.cpp, which would stop on one without saying which.
+            "stop": template_stops,
             "stream": True,
         }
         if request.temperature is not None:
@@ -239,8 +248,16 @@ class LocalProvider:
             finish: Finished | None = None
             # Text held back while it may still be a tool call (see local_structured).
             holding = how.mode in ("call", "auto")
+            stops = StopMatcher(request.stop)
             try:
                 while (item := await queue.get()) is not _DONE:
+                    if isinstance(item, TextDelta) and stops:
+                        item = TextDelta(stops.feed(item.text))
+                        if stops.matched is not None:
+                            stop_flag.set()  # the answer is complete: decode no further
+                            finish = Finished("stop", stop_sequence=stops.matched)
+                        if not item.text:
+                            continue
                     if isinstance(item, TextDelta):
                         pieces.append(item.text)
                         if holding and how.mode == "auto":
@@ -251,7 +268,7 @@ class LocalProvider:
                             continue
                         if not holding:
                             yield item
-                    elif isinstance(item, Finished):
+                    elif isinstance(item, Finished) and stops.matched is None:
                         finish = item
                     elif isinstance(item, BaseException):
                         log.error("local model failed: %r", item)
@@ -260,6 +277,10 @@ class LocalProvider:
                 stop_flag.set()
                 # Hold the turn until the thread has really stopped touching the model.
                 await asyncio.shield(worker)
+            if held := stops.flush():  # the text ended on the start of a stop sequence, no more
+                pieces.append(held)
+                if not holding:
+                    yield TextDelta(held)
             text = "".join(pieces)
             output_tokens = self.count_tokens(text)
             call = structured.parse_call(text.strip(), request.tools) if holding else None

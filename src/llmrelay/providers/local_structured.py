@@ -35,6 +35,14 @@ class Plan:
     grammar: str | None = None
 
 
+def mode_of(request: GenerationRequest) -> Mode:
+    """What `plan` decides the output is, without building its grammar (what shapes the
+    prompt, for counting its tokens)."""
+    if request.tools and request.tool_choice != "none":
+        return "auto" if (request.tool_choice or "auto") == "auto" else "call"
+    return "text" if request.response_format is None else "json"
+
+
 def plan(request: GenerationRequest) -> Plan:
     from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 

@@ -2,6 +2,8 @@
 
 Tests and benchmarks use it to drive everything around a model (SSE, streams, the store)
 without a model's cost or randomness. A script can also fail, before or after its first delta.
+Its answer ends at the first of the request's stop sequences, and says which one (as
+Anthropic's `stop_sequence` does).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from llmrelay.providers.base import (
     Usage,
 )
 from llmrelay.providers.config import KindConfig, NonNegativeSeconds
+from llmrelay.stops import StopMatcher
 
 if TYPE_CHECKING:
     from llmrelay.settings import Settings
@@ -109,6 +112,8 @@ class ScriptedProvider:
         try:
             sent = 0
             limit = request.max_tokens
+            # The script's words end at the first of the request's stop sequences, as a model's do.
+            stops = StopMatcher(request.stop)
             for delta in script.deltas:
                 if script.error is not None and sent == script.fail_after:
                     raise script.error
@@ -116,14 +121,24 @@ class ScriptedProvider:
                     break
                 if script.delay_seconds:
                     await asyncio.sleep(script.delay_seconds)
-                yield TextDelta(delta)
+                passed = stops.feed(delta)
+                if passed:
+                    yield TextDelta(passed)
                 sent += 1
+                if stops.matched is not None:
+                    break
+            if held := stops.flush():
+                yield TextDelta(held)
             if script.error is not None and sent == script.fail_after:
                 raise script.error
+            prompt = prompt_tokens(self, request)
+            if stops.matched is not None:
+                yield Usage(input_tokens=prompt, output_tokens=sent)
+                yield Finished("stop", stop_sequence=stops.matched)
+                return
             for index, call in enumerate(script.tool_calls):
                 yield ToolCallDelta(index, id=call.id, name=call.name)
                 yield ToolCallDelta(index, arguments=call.arguments)
-            prompt = prompt_tokens(self, request)
             yield Usage(input_tokens=prompt, output_tokens=sent)
             truncated = limit is not None and sent < len(script.deltas)
             reason = "tool_calls" if script.tool_calls else script.finish_reason

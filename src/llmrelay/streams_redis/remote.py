@@ -87,6 +87,7 @@ def result_of(events: list[LogEvent]) -> GenerationResult:
     usage: Usage | None = None
     failure: Failure | None = None
     reason: FinishReason = "stop"
+    stop_sequence: str | None = None
     calls = ToolCallAssembler()
     for event in events:
         if isinstance(event, TextDelta):
@@ -98,5 +99,7 @@ def result_of(events: list[LogEvent]) -> GenerationResult:
         elif isinstance(event, Failure):
             failure = event
         elif isinstance(event, Finished):
-            reason = event.reason
-    return GenerationResult("".join(text), reason, usage, failure, None, 0.0, calls.calls())
+            reason, stop_sequence = event.reason, event.stop_sequence
+    return GenerationResult(
+        "".join(text), reason, usage, failure, None, 0.0, calls.calls(), stop_sequence=stop_sequence
+    )

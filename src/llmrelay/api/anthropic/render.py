@@ -9,6 +9,8 @@ The stream is
     event: content_block_delta  one per text delta (`text_delta`)
     event: content_block_stop
     event: message_delta        stop_reason, stop_sequence, usage (cumulative: the totals)
+                                (stop_reason "stop_sequence" and the sequence when the answer
+                                ended on one of the request's and the provider said which)
     event: message_stop
 
 with `event: ping` every 15 s while it is idle (`ping_event`), and `event: error` (Anthropic's
@@ -60,6 +62,13 @@ def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     }
 
 
+def stop_of(reason: FinishReason, stop_sequence: str | None) -> dict[str, str | None]:
+    """`stop_reason` and `stop_sequence`: the sequence matched where the provider said which."""
+    if reason == "stop" and stop_sequence is not None:
+        return {"stop_reason": "stop_sequence", "stop_sequence": stop_sequence}
+    return {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
+
+
 def tokens_of(usage: Usage | None) -> tuple[int, int]:
     if usage is None:
         return 0, 0
@@ -81,11 +90,12 @@ def message_body(
     message_id: str,
     model: str,
     text: str | None,
-    stop_reason: str | None,
+    stop: dict[str, str | None] | None,
     tokens: tuple[int, int],
     tool_calls: tuple[ToolCall, ...] = (),
 ) -> dict[str, Any]:
-    """A `message` object: whole (`text` given), or as `message_start` carries it (None)."""
+    """A `message` object: whole (`text` and `stop` given), or as `message_start` carries it
+    (None: no stop yet)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     content += [tool_use_block(call) for call in tool_calls]
     return {
@@ -94,8 +104,7 @@ def message_body(
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": None,
+        **(stop or {"stop_reason": None, "stop_sequence": None}),
         "usage": usage_body(*tokens),
     }
 
@@ -142,9 +151,9 @@ class MessagesRenderer(Renderer):
         return as_response(from_failure(failure))
 
     def whole(self, result: GenerationResult) -> Response:
-        stop_reason = STOP_REASONS[result.finish_reason]
+        stop = stop_of(result.finish_reason, result.stop_sequence)
         tokens = tokens_of(result.usage)
-        body = message_body(self.message_id, self.model, result.text, stop_reason, tokens, result.tool_calls)
+        body = message_body(self.message_id, self.model, result.text, stop, tokens, result.tool_calls)
         return JSONResponse(body)
 
     def render(self, seq: int, item: LogEvent) -> bytes | None:
@@ -162,7 +171,7 @@ class MessagesRenderer(Renderer):
         if isinstance(item, Finished):
             if item.reason == "error":
                 return None  # the error event said it all
-            ending = {"stop_reason": STOP_REASONS[item.reason], "stop_sequence": None}
+            ending = stop_of(item.reason, item.stop_sequence)
             return b"".join(
                 [
                     self._stop_open(),

@@ -15,14 +15,19 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from llmrelay.accounting import prompt_tokens
-from llmrelay.api.anthropic.errors import AnthropicError
+from llmrelay.api.anthropic.errors import AnthropicError, from_failure
 from llmrelay.api.anthropic.render import MessagesRenderer
 from llmrelay.api.anthropic.schema import CountTokensRequest, MessagesRequest
-from llmrelay.api.anthropic.translate import generation_request, prompt_messages, unsupported
+from llmrelay.api.anthropic.translate import (
+    counted_request,
+    generation_request,
+    prompt_messages,
+    unsupported,
+)
 from llmrelay.api.deps import CallerDep, ModelsDep, PipelineDep, SettingsDep
 from llmrelay.models import ModelRegistry
-from llmrelay.providers.base import GenerationRequest, Provider
-from llmrelay.streams import Identity
+from llmrelay.providers.base import PromptCounter, Provider, ProviderError
+from llmrelay.streams import Failure, Identity
 
 ROUTE = "/v1/messages"
 router = APIRouter(prefix="/v1", tags=["anthropic"])
@@ -80,12 +85,19 @@ async def create_message(
 
 @router.post("/messages/count_tokens", summary="How many input tokens a Messages request takes")
 async def count_tokens(body: CountTokensRequest, models: ModelsDep, settings: SettingsDep) -> dict[str, int]:
-    """The model's own count where it is local; an estimate (about four characters a token)
-    for remote upstreams, which report exact usage with each answer."""
+    """The count of whoever can count the whole prompt (`PromptCounter`): an Anthropic upstream
+    asks Anthropic's own count_tokens; the embedded model counts with its tokenizer over its
+    chat template. Other providers' counts are estimates (OpenAI's: about four characters a
+    token; they report exact usage with each answer)."""
     provider = provider_for(models, body.model)
     problem = unsupported(body, provider, body.model)
     if problem is not None:
         raise problem
     messages = prompt_messages(body, settings.max_message_chars, sees_images=provider.info.sees_images)
-    prompt = GenerationRequest(messages=messages)
-    return {"input_tokens": prompt_tokens(provider, prompt)}
+    prompt = counted_request(body, messages)
+    if not isinstance(provider, PromptCounter):
+        return {"input_tokens": prompt_tokens(provider, prompt)}
+    try:
+        return {"input_tokens": await provider.count_prompt(prompt)}
+    except ProviderError as exc:
+        raise from_failure(Failure(exc.message, exc.status, exc.kind)) from None

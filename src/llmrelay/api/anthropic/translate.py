@@ -15,6 +15,7 @@ it: `top_k` on the OpenAI backends, tools on a model that has none, never a sile
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from llmrelay.api.anthropic.errors import AnthropicError
 from llmrelay.api.anthropic.schema import (
@@ -214,7 +215,9 @@ def prompt_messages(
     return [ChatMessage("system", system), *turns] if system is not None else turns
 
 
-def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> GenerationRequest:
+def _tool_fields(body: CountTokensRequest | MessagesRequest) -> dict[str, Any]:
+    """`tools`, `tool_choice` (`any` is "required", `tool` names one) and whether calls may be
+    parallel, as `GenerationRequest` fields."""
     choice = body.tool_choice
     tool_choice = None
     parallel = None
@@ -222,6 +225,14 @@ def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> Ge
         tool_choice = choice.name if choice.type == "tool" else _TOOL_CHOICE[choice.type]
         if choice.disable_parallel_tool_use is not None:
             parallel = not choice.disable_parallel_tool_use
+    return {
+        "tools": tuple(Tool(t.name, t.description, t.input_schema, t.strict) for t in body.tools or ()),
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": parallel,
+    }
+
+
+def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> GenerationRequest:
     return GenerationRequest(
         messages=messages,
         max_tokens=body.max_tokens,
@@ -229,7 +240,10 @@ def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> Ge
         top_p=body.top_p,
         top_k=body.top_k,
         stop=tuple(body.stop_sequences or ()),
-        tools=tuple(Tool(t.name, t.description, t.input_schema, t.strict) for t in body.tools or ()),
-        tool_choice=tool_choice,
-        parallel_tool_calls=parallel,
+        **_tool_fields(body),
     )
+
+
+def counted_request(body: CountTokensRequest, messages: list[ChatMessage]) -> GenerationRequest:
+    """The prompt a token count is of: the messages and the tools (which take tokens too)."""
+    return GenerationRequest(messages=messages, **_tool_fields(body))

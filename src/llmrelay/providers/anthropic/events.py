@@ -1,0 +1,114 @@
+"""One streamed message's raw events (JSON objects, as Anthropic sends them) read as
+llmrelay's provider events.
+
+What matters of the stream:
+- `content_block_delta` with a `text_delta`: text, whichever block it is in;
+- `content_block_start` of a `tool_use` block: a call opens (its id and name) — call i is the
+  message's i-th tool_use block, whatever its block index (text blocks come between);
+  `input_json_delta`s of that block are its arguments' JSON, in fragments of any size;
+  `content_block_stop` closes it (a call that got no fragment at all took no input: `{}`);
+- `message_start` / `message_delta`: usage (cumulative: the last count holds) and the
+  `stop_reason`, with `stop_sequence` when the answer ended on one of the request's;
+- `message_stop`: the end; `error`: a failure mid-stream (`overloaded_error`…).
+Other blocks and deltas (thinking, citations, signatures) carry nothing llmrelay forwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from llmrelay.providers.anthropic.upstream_errors import reported_failure
+from llmrelay.providers.base import Finished, FinishReason, ProviderEvent, TextDelta, ToolCallDelta, Usage
+
+# Anthropic's stop reasons in llmrelay's words. `pause_turn` ends a turn normally; the context
+# window running out is a length stop.
+STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "refusal": "content_filter",
+}
+
+
+@dataclass
+class _OpenCall:
+    position: int  # the call's index among the message's calls
+    has_input: bool = False
+
+
+class MessageEvents:
+    """The reader of one stream (a new one per generation)."""
+
+    def __init__(self, *, api_key: str) -> None:
+        self._api_key = api_key
+        self.ended = False
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self._stop_reason: str | None = None
+        self._stop_sequence: str | None = None
+        self._calls: dict[int, _OpenCall] = {}  # by block index
+
+    def read(self, event: dict[str, Any]) -> Iterator[ProviderEvent]:
+        """The events one raw event makes. Raises `ProviderError` for an `error` event; a
+        malformed event raises ValueError, TypeError or AttributeError."""
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            yield from self._delta(event["index"], event.get("delta") or {})
+        elif kind == "content_block_start":
+            yield from self._start(event["index"], event.get("content_block") or {})
+        elif kind == "content_block_stop":
+            call = self._calls.get(event["index"])
+            if call is not None and not call.has_input:
+                yield ToolCallDelta(call.position, arguments="{}")
+        elif kind == "message_start":
+            usage = (event.get("message") or {}).get("usage") or {}
+            self._input_tokens = usage.get("input_tokens", self._input_tokens)
+        elif kind == "message_delta":
+            delta = event.get("delta") or {}
+            self._stop_reason = delta.get("stop_reason") or self._stop_reason
+            self._stop_sequence = delta.get("stop_sequence") or self._stop_sequence
+            usage = event.get("usage") or {}
+            self._input_tokens = usage.get("input_tokens") or self._input_tokens
+            self._output_tokens = usage.get("output_tokens", self._output_tokens)
+        elif kind == "message_stop":
+            self.ended = True
+        elif kind == "error":
+            error = event.get("error") or {}
+            raise reported_failure(error.get("type"), error.get("message"), api_key=self._api_key)
+
+    def _start(self, index: int, block: dict[str, Any]) -> Iterator[ProviderEvent]:
+        if block.get("type") == "tool_use":
+            call = self._calls[index] = _OpenCall(len(self._calls))
+            yield ToolCallDelta(call.position, id=block["id"], name=block["name"])
+            given = block.get("input")
+            if given:  # streamed input starts as {}; anything else is the input whole
+                call.has_input = True
+                yield ToolCallDelta(call.position, arguments=json.dumps(given, ensure_ascii=False))
+        elif block.get("type") == "text" and block.get("text"):
+            yield TextDelta(block["text"])
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> Iterator[ProviderEvent]:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            if delta.get("text"):
+                yield TextDelta(delta["text"])
+        elif kind == "input_json_delta":
+            call = self._calls.get(index)
+            fragment = delta.get("partial_json")
+            if call is not None and fragment:
+                call.has_input = True
+                yield ToolCallDelta(call.position, arguments=fragment)
+
+    def closing(self) -> Iterator[ProviderEvent]:
+        """After `message_stop`: the usage (when reported), then how the message ended."""
+        if self._input_tokens is not None or self._output_tokens is not None:
+            yield Usage(self._input_tokens, self._output_tokens)
+        reason = self._stop_reason or "end_turn"
+        matched = self._stop_sequence if reason == "stop_sequence" else None
+        yield Finished(STOP_REASONS.get(reason, "stop"), stop_sequence=matched)
