@@ -62,6 +62,8 @@ class Failure:
     message: str
     status: int = 502
     kind: str = "upstream_error"
+    # The request parameter at fault, where the provider named one (`InvalidParameter`).
+    param: str | None = None
 
 
 LogEvent = TextDelta | ToolCallDelta | Usage | Failure | Finished
@@ -373,7 +375,7 @@ class Generation:
             if self._stopped_by is not None:
                 failure, reason = self._stopped_by, "error"
         except ProviderError as exc:
-            failure = Failure(exc.message, exc.status, exc.kind)
+            failure = Failure(exc.message, exc.status, exc.kind, getattr(exc, "param", None))
             reason, stop_sequence = "error", None
         except Exception:
             log.exception("generation %s failed inside llmrelay", self.id)

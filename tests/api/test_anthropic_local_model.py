@@ -121,3 +121,44 @@ async def test_a_tool_use_round_trip_on_the_embedded_model(client: anthropic.Asy
     )
     assert answer.stop_reason in ("end_turn", "max_tokens")
     assert answer.content[0].type == "text" and answer.content[0].text.strip()
+
+
+GREEDY: Any = {"temperature": 0.0, "top_k": 1}
+
+
+async def test_a_stop_sequence_on_the_embedded_model_is_reported(client: anthropic.AsyncAnthropic) -> None:
+    asked: Any = [{"role": "user", "content": "Name five colours."}]
+    free = await client.messages.create(model=MODEL, max_tokens=32, messages=asked, extra_body=GREEDY)
+    assert free.content[0].type == "text"
+    text = free.content[0].text
+    # A stop sequence from the middle of what greedy decoding writes: the same answer ends there.
+    words = text.split()
+    assert len(words) >= 4, text
+    stop = " " + words[len(words) // 2]
+    cut = text[: text.index(stop)]
+    stopped = await client.messages.create(
+        model=MODEL, max_tokens=32, messages=asked, stop_sequences=[stop], extra_body=GREEDY
+    )
+    assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", stop)
+    assert stopped.content[0].type == "text" and stopped.content[0].text == cut
+    async with client.messages.stream(
+        model=MODEL, max_tokens=32, messages=asked, stop_sequences=[stop], extra_body=GREEDY
+    ) as stream:
+        pieces = [piece async for piece in stream.text_stream]
+        final = await stream.get_final_message()
+    assert "".join(pieces) == cut and stop not in "".join(pieces)
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", stop)
+
+
+async def test_count_tokens_is_the_prompt_the_model_reads(client: anthropic.AsyncAnthropic) -> None:
+    # Counted over the chat template, the tools described: what the answer reports as its input.
+    prompt: Any = {
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [WEATHER],
+    }
+    counted = await client.messages.count_tokens(model=MODEL, **prompt)
+    answer = await client.messages.create(model=MODEL, max_tokens=4, **prompt)
+    assert counted.input_tokens == answer.usage.input_tokens
+    bare = await client.messages.count_tokens(model=MODEL, messages=prompt["messages"])
+    assert bare.input_tokens < counted.input_tokens  # the system text and the tools take tokens

@@ -120,6 +120,37 @@ async def test_max_tokens_stops_with_stop_reason_max_tokens(client: anthropic.As
     assert message.content[0].type == "text" and message.content[0].text == "Hello"
 
 
+async def test_a_stop_sequence_ends_the_answer_and_is_reported(client: anthropic.AsyncAnthropic) -> None:
+    # "e, w" spans two of the script's deltas (" there," and " world!"): held back, never shown.
+    message = await client.messages.create(
+        model="scripted", max_tokens=64, messages=USER, stop_sequences=["\n\n", "e, w"]
+    )
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "e, w")
+    assert message.content[0].type == "text" and message.content[0].text == "Hello ther"
+    async with client.messages.stream(
+        model="scripted", max_tokens=64, messages=USER, stop_sequences=["e, w"]
+    ) as stream:
+        pieces = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
+    assert pieces == ["Hello", " ther"]
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "e, w")
+    # A stop sequence the answer never reached: it ended on its own.
+    plain = await client.messages.create(
+        model="scripted", max_tokens=64, messages=USER, stop_sequences=["zz"]
+    )
+    assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
+
+
+async def test_the_stop_sequence_on_the_wire(url: str) -> None:
+    events = await raw_events(
+        url, {"model": "scripted", "max_tokens": 64, "messages": USER, "stop_sequences": [" world"]}
+    )
+    (delta,) = [data for name, data in events if name == "message_delta"]
+    assert delta["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": " world"}
+    texts = [data["delta"]["text"] for name, data in events if name == "content_block_delta"]
+    assert "".join(texts) == "Hello there,"
+
+
 async def test_system_blocks_stop_sequences_and_sampling_reach_the_model(
     client: anthropic.AsyncAnthropic, provider: ScriptedProvider
 ) -> None:

@@ -18,6 +18,7 @@ from llmrelay.providers.base import (
     ChatMessage,
     Finished,
     GenerationRequest,
+    InvalidParameter,
     ProviderEvent,
     ProviderInfo,
     TextDelta,
@@ -252,6 +253,33 @@ async def test_a_provider_error_is_a_failure_event_then_finished_error(registry:
     assert generation.log.read(0) == [TextDelta("a"), spent, failure, Finished("error")]
     assert (result.text, result.finish_reason, result.failure, result.usage) == ("a", "error", failure, spent)
     assert await generation.wait_first_event() == TextDelta("a")  # it had started
+
+
+async def test_the_stop_sequence_a_provider_matched_ends_the_log_and_the_result(
+    registry: StreamRegistry,
+) -> None:
+    asked = GenerationRequest(messages=[ChatMessage("user", "hi")], stop=["c"])
+    generation = registry.start(
+        ScriptedProvider(Script(["a", "b", "c", "d"])), asked, identity=IDENTITY, grace_seconds=0
+    )
+    result = await generation.wait_finished()
+    assert generation.log.read(0)[-1] == Finished("stop", stop_sequence="c")
+    assert (result.text, result.finish_reason, result.stop_sequence) == ("ab", "stop", "c")
+
+
+async def test_a_refused_parameter_is_named_by_the_failure(registry: StreamRegistry) -> None:
+    error = InvalidParameter("response_format", "response_format: no JSON-object mode here.")
+    generation = registry.start(
+        ScriptedProvider(Script(["a"], error=error, fail_after=0)),
+        REQUEST,
+        identity=IDENTITY,
+        grace_seconds=0,
+    )
+    result = await generation.wait_finished()
+    assert result.failure == Failure(
+        "response_format: no JSON-object mode here.", 400, "unsupported_parameter", "response_format"
+    )
+    assert result.stop_sequence is None
 
 
 async def test_a_failure_before_the_first_delta_is_the_first_event(registry: StreamRegistry) -> None:

@@ -62,7 +62,9 @@ async def collect(handle_listen: AsyncIterator[list[tuple[int, LogEvent]]]) -> l
         TextDelta(""),
         Usage(3, None),
         Failure("boom", 429, "rate_limited"),
+        Failure("response_format: no JSON mode", 400, "unsupported_parameter", "response_format"),
         Finished("length"),
+        Finished("stop", stop_sequence="\n\nHuman:"),
     ],
 )
 def test_events_survive_the_codec(event: LogEvent) -> None:

@@ -2,11 +2,11 @@
 
 An entry is one batch of events (what one write carried): one field, `e`, holding a compact JSON
 array of events, each `["t", text]`, `["c", index, id, name, arguments]`,
-`["u", in, out, estimated]`, `["f", message, status, kind]` or `["e", reason]` (`["e", reason,
-stop sequence]` when the answer ended on one). One entry per batch, not per event: Redis and
-redis-py work per command, and a fast upstream's batch is hundreds of tokens. Its stream id is
-`<seq of its first event>-0`, so a reader knows each event's position from the id alone and
-notices a gap (a log that lost entries).
+`["u", in, out, estimated]`, `["f", message, status, kind]` (and the parameter at fault, where
+one was named) or `["e", reason]` (and the stop sequence, when the answer ended on one). One
+entry per batch, not per event: Redis and redis-py work per command, and a fast upstream's
+batch is hundreds of tokens. Its stream id is `<seq of its first event>-0`, so a reader knows
+each event's position from the id alone and notices a gap (a log that lost entries).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _body(event: LogEvent) -> list[Any]:
         body = ["u", event.input_tokens, event.output_tokens, event.estimated]
     elif isinstance(event, Failure):
         body = ["f", event.message, event.status, event.kind]
+        if event.param is not None:
+            body.append(event.param)
     elif event.stop_sequence is None:
         body = ["e", event.reason]
     else:
@@ -56,7 +58,7 @@ def _event(body: list[Any]) -> LogEvent:
     if kind == "u":
         return Usage(body[1], body[2], body[3])
     if kind == "f":
-        return Failure(body[1], body[2], body[3])
+        return Failure(body[1], body[2], body[3], body[4] if len(body) > 4 else None)
     if kind == "e":
         return Finished(body[1], body[2] if len(body) > 2 else None)
     raise ValueError(f"unknown log entry kind {kind!r}")

@@ -105,7 +105,9 @@ def from_failure(failure: Failure) -> OpenAIError:
     """A generation that failed, as the status and code a client of OpenAI would get."""
     status = _STATUS_BY_KIND.get(failure.kind, failure.status)
     code = _CODE_BY_KIND.get(failure.kind, failure.kind)
-    return OpenAIError(status, failure.message, type=_TYPE_BY_KIND.get(failure.kind), code=code)
+    return OpenAIError(
+        status, failure.message, type=_TYPE_BY_KIND.get(failure.kind), param=failure.param, code=code
+    )
 
 
 def failure_body(failure: Failure) -> dict[str, Any]:
