@@ -161,7 +161,7 @@ def _model(models: ModelRegistry, name: str | None) -> tuple[str, Provider]:
 async def chat(request: Request, runtime: RuntimeDep, caller: CallerDep, body: ChatIn) -> Response:
     name, provider = _model(runtime.models, body.model)
     message = clean_message(body.message, runtime.settings)
-    images = clean_images(body.images, provider, runtime.settings)
+    images = clean_images(body.images, provider, runtime.settings, name)
     try:
         turn = await start_turn(
             runtime,

@@ -36,16 +36,18 @@ MAX_IMAGES = 8
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+);base64,(?P<data>[A-Za-z0-9+/]*={0,2})", re.ASCII)
 
 
-def clean_images(images: Sequence[str], provider: Provider, settings: Settings) -> tuple[str, ...]:
+def clean_images(
+    images: Sequence[str], provider: Provider, settings: Settings, model_name: str
+) -> tuple[str, ...]:
     """Images sent with a message, as base64 data URLs of a common type, within the size
-    limit, to a model that sees; otherwise a 400 / 413 / 422 saying why. Only data URLs: a
-    link would have the server (and every browser showing the conversation) fetch it."""
+    limit, to a model that sees (`model_name`: what the caller chose it by); otherwise a 400 /
+    413 / 422 saying why. Only data URLs: a link would have the server (and every browser
+    showing the conversation) fetch it."""
     if not images:
         return ()
     if not provider.info.sees_images:
         raise HTTPException(
-            400,
-            f"The model {provider.info.model!r} cannot see images; send text only, or choose a model that sees.",
+            400, f"The model {model_name!r} cannot see images; send text only, or choose a model that sees."
         )
     if len(images) > MAX_IMAGES:
         raise HTTPException(422, f"{len(images)} images sent; at most {MAX_IMAGES} go with one message.")

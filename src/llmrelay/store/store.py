@@ -255,23 +255,25 @@ class Store(GatewayStore):
         position, new id), in one transaction. The question before it stays as it is. Raises
         NotFound (no such answer of this owner's) or NotReplaceable (saying why)."""
         now = utcnow()
+        answer = (
+            select(messages.c.conversation_id, messages.c.position, messages.c.role, messages.c.status)
+            .join(conversations, conversations.c.id == messages.c.conversation_id)
+            .where(messages.c.id == answer_id, conversations.c.owner == owner)
+        )
         async with self._write() as conn:
-            found = (
-                await conn.execute(
-                    select(
-                        messages.c.conversation_id, messages.c.position, messages.c.role, messages.c.status
-                    )
-                    .join(conversations, conversations.c.id == messages.c.conversation_id)
-                    .where(messages.c.id == answer_id, conversations.c.owner == owner)
-                )
-            ).first()
+            found = (await conn.execute(answer)).first()
             if found is None or found.role != "assistant":
                 raise NotFound(f"no answer {answer_id!r}")
             conversation_id = found.conversation_id
-            # The conversation row first, as everywhere (the lock order add_message takes).
+            # The conversation row first, as everywhere (the lock order add_message takes); then
+            # the answer read again under that lock: a regeneration that got there first has
+            # replaced it meanwhile (on PostgreSQL the first read does not wait for it).
             await conn.execute(
                 update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
             )
+            found = (await conn.execute(answer)).first()
+            if found is None:
+                raise NotFound(f"no answer {answer_id!r}")
             last = await conn.scalar(
                 select(func.max(messages.c.position)).where(messages.c.conversation_id == conversation_id)
             )
