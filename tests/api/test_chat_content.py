@@ -78,7 +78,9 @@ def conversation(url: str, conversation_id: str) -> dict[str, Any]:
 # -- models ------------------------------------------------------------------------------------
 
 
-def test_models_are_listed_and_each_message_goes_to_the_one_it_names(two_models: str, fake: FakeOpenAI) -> None:
+def test_models_are_listed_and_each_message_goes_to_the_one_it_names(
+    two_models: str, fake: FakeOpenAI
+) -> None:
     listed = httpx.get(f"{two_models}/api/models").json()
     assert listed == {
         "default": "blind",
@@ -111,13 +113,18 @@ def test_an_unknown_model_is_404_and_stores_nothing(two_models: str) -> None:
 # -- images ------------------------------------------------------------------------------------
 
 
-def test_an_image_reaches_the_upstream_as_an_image_part_and_is_kept(two_models: str, fake: FakeOpenAI) -> None:
+def test_an_image_reaches_the_upstream_as_an_image_part_and_is_kept(
+    two_models: str, fake: FakeOpenAI
+) -> None:
     events = chat(two_models, message="What is this?", model="seeing", images=[IMAGE])
     assert events[-1].event == "end"
     sent = fake.requests[-1].body["messages"][-1]
     assert sent == {
         "role": "user",
-        "content": [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": IMAGE}}],
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": IMAGE}},
+        ],
     }
     conversation_id = data(events[0])["conversation_id"]
     question = conversation(two_models, conversation_id)["messages"][0]
@@ -147,7 +154,9 @@ def test_images_that_cannot_go_are_refused_clearly(
     two_models: str, fake: FakeOpenAI, images: list[str], status: int, detail: str
 ) -> None:
     model = "blind" if status == 400 else "seeing"
-    response = httpx.post(f"{two_models}/api/chat", json={"message": "look", "model": model, "images": images})
+    response = httpx.post(
+        f"{two_models}/api/chat", json={"message": "look", "model": model, "images": images}
+    )
     assert response.status_code == status
     body = response.json()
     assert set(body) == {"detail"} and detail in body["detail"]
@@ -158,9 +167,13 @@ def test_images_that_cannot_go_are_refused_clearly(
 def test_an_image_over_the_size_limit_is_413(tmp_path: Path, fake_url: str) -> None:
     settings = make_settings(models_file=models_file(tmp_path, fake_url), max_image_bytes=16)
     with serve(create_app(settings)) as url:
-        response = httpx.post(f"{url}/api/chat", json={"message": "look", "model": "seeing", "images": [IMAGE]})
+        response = httpx.post(
+            f"{url}/api/chat", json={"message": "look", "model": "seeing", "images": [IMAGE]}
+        )
         assert response.status_code == 413
-        assert response.json()["detail"] == "images[0] is 32 bytes; the limit is 16 (LLMRELAY_MAX_IMAGE_BYTES)."
+        assert (
+            response.json()["detail"] == "images[0] is 32 bytes; the limit is 16 (LLMRELAY_MAX_IMAGE_BYTES)."
+        )
 
 
 # -- tool calls --------------------------------------------------------------------------------
@@ -188,11 +201,18 @@ def test_tool_calls_stream_as_events_are_stored_and_replay(
         start = data(events[0])
         answer = conversation(url, start["conversation_id"])["messages"][-1]
         assert answer["content"] == "Checking."
-        assert answer["tool_calls"] == [{"id": "call_w", "name": "get_weather", "arguments": '{"city": "Paris"}'}]
+        assert answer["tool_calls"] == [
+            {"id": "call_w", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+        ]
         # No longer held in memory: the stored answer replays with its call whole.
         replay = read_events(f"{url}/api/messages/{start['message_id']}/events")
         assert [e.event for e in replay] == ["start", "delta", "tool_call", "usage", "end"]
-        assert data(replay[2]) == {"index": 0, "id": "call_w", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+        assert data(replay[2]) == {
+            "index": 0,
+            "id": "call_w",
+            "name": "get_weather",
+            "arguments": '{"city": "Paris"}',
+        }
 
         # The next turn's history has the answer's words, not a call nothing answered.
         chat(url, message="Thanks.", model="seeing", conversation_id=start["conversation_id"])
@@ -214,7 +234,9 @@ def server(provider: ScriptedProvider, database_url: str) -> Iterator[str]:
         yield url
 
 
-def test_regenerate_replaces_the_last_answer_from_the_same_history(server: str, provider: ScriptedProvider) -> None:
+def test_regenerate_replaces_the_last_answer_from_the_same_history(
+    server: str, provider: ScriptedProvider
+) -> None:
     first = chat(server, message="Tell me something.")
     start = data(first[0])
     provider.script = Script(["Second", " try."], tool_calls=[ToolCall("c1", "note", "{}")])
@@ -269,7 +291,7 @@ def test_markdown_being_written_comes_back_as_final_blocks_and_the_open_one(serv
     assert response.json() == {
         "closed_html": "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n",
         "closed_lines": 3,
-        "open_html": '<pre><code class="language-py">x = \'&lt;b&gt;\'</code></pre>\n',
+        "open_html": "<pre><code class=\"language-py\">x = '&lt;b&gt;'</code></pre>\n",
     }
     too_long = httpx.post(f"{server}/api/markdown", json={"text": "x" * 200_001})
     assert too_long.status_code == 422 and "200000" in too_long.json()["detail"]

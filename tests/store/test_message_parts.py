@@ -106,7 +106,8 @@ async def test_two_regenerations_at_once_replace_the_answer_once(store: Store) -
     await finish(store, old.id, "first")
 
     results = await asyncio.gather(
-        *(store.replace_answer(ME, old.id, provider=None, model=None) for _ in range(2)), return_exceptions=True
+        *(store.replace_answer(ME, old.id, provider=None, model=None) for _ in range(2)),
+        return_exceptions=True,
     )
     assert sum(isinstance(r, NotFound) for r in results) == 1, results
     stored = await store.get_conversation(ME, conversation.id)
@@ -133,7 +134,11 @@ async def test_messages_from_before_0003_read_as_plain_text(database_url: str) -
             )
             await conn.execute(
                 insert(metadata.tables["messages"]).values(
-                    **dict(zip(columns, ("msg_old", "conv_old", 0, "user", "hello", "complete", old), strict=True))
+                    **dict(
+                        zip(
+                            columns, ("msg_old", "conv_old", 0, "user", "hello", "complete", old), strict=True
+                        )
+                    )
                 )
             )
     finally:
