@@ -114,9 +114,11 @@ const hooks = {
       openConversation(openId);
       return;
     }
-    // Back to the message box, unless the person has gone on to something else meanwhile.
+    // Back to the message box, unless the person has gone on to something else meanwhile
+    // (selecting words of an answer, say: focusing the box would take the selection away).
     const focused = document.activeElement;
-    if (focused === null || focused === document.body || focused === stopButton) input.focus();
+    const selecting = !(document.getSelection()?.isCollapsed ?? true);
+    if (!selecting && (focused === null || focused === document.body || focused === stopButton)) input.focus();
   },
 };
 

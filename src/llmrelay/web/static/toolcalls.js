@@ -52,10 +52,17 @@ export function addToolCallPiece(container, piece) {
   draw(call);
 }
 
-// The stored calls of an answer: [{id, name, arguments}].
+// The stored calls of an answer: [{id, name, arguments}]. Calls already shown (streamed) are
+// updated in place: one the person opened stays open.
 export function showToolCalls(container, calls) {
-  clearToolCalls(container);
-  (calls ?? []).forEach((stored, index) => {
+  if (!calls?.length) return clearToolCalls(container);
+  const shown = views.get(container) ?? new Map();
+  for (const [index, call] of shown) {
+    if (index < calls.length) continue;
+    call.details.remove();
+    shown.delete(index);
+  }
+  calls.forEach((stored, index) => {
     const call = callView(container, index);
     call.name = stored.name;
     call.args = stored.arguments;

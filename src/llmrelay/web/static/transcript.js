@@ -8,7 +8,7 @@
 
 import { answerCopyButton } from "./copy.js";
 import { liveMarkdown, showHtml } from "./markdown.js";
-import { addToolCallPiece, clearToolCalls, showToolCalls } from "./toolcalls.js";
+import { addToolCallPiece, showToolCalls } from "./toolcalls.js";
 
 const transcript = document.getElementById("transcript");
 const emptyNote = document.getElementById("emptyNote");
@@ -150,8 +150,7 @@ export function showStoredAnswer(node, message) {
       stored.set(node, message.content);
       showHtml(bodyOf(node), message.html);
     }
-    if (message.tool_calls?.length) showToolCalls(callsOf(node), message.tool_calls);
-    else clearToolCalls(callsOf(node));
+    showToolCalls(callsOf(node), message.tool_calls);
     node.setAttribute("aria-busy", String(message.status === "streaming"));
     const failed = message.status === "error" ? `This answer failed: ${message.error || "unknown error"}` : "";
     setNote(node, failed || NOTES[message.status] || "");
