@@ -106,7 +106,9 @@ max_retries = 0
 # -- the model picker --------------------------------------------------------------------------
 
 
-def test_the_model_picker_sends_the_choice_and_each_conversation_keeps_its_own(page: Page, tmp_path: Path) -> None:
+def test_the_model_picker_sends_the_choice_and_each_conversation_keeps_its_own(
+    page: Page, tmp_path: Path
+) -> None:
     with serve_models(tmp_path, TWO_SCRIPTED) as url:
         page.goto(url)
         picker = page.get_by_label("Model")
@@ -183,7 +185,9 @@ def test_an_attached_image_reaches_the_upstream_as_an_image_part(
         page.get_by_label("Model").select_option("seeing")
         expect(attach).to_be_visible()
 
-        page.set_input_files("#imageInput", files=[{"name": "red.png", "mimeType": "image/png", "buffer": chosen}])
+        page.set_input_files(
+            "#imageInput", files=[{"name": "red.png", "mimeType": "image/png", "buffer": chosen}]
+        )
         page.evaluate(PASTE_IMAGE, [base64.b64encode(pasted).decode()])
         tray = page.locator("#attachments img")
         expect(tray).to_have_count(2)
