@@ -287,7 +287,7 @@ MARKDOWN = [
 
 
 def test_markdown_is_rendered_while_it_streams_without_redrawing_what_is_final(page: Page) -> None:
-    provider = ScriptedProvider(Script(MARKDOWN, delay_seconds=0.35))
+    provider = ScriptedProvider(Script(MARKDOWN, delay_seconds=0.5))
     with llmrelay(provider) as url:
         dialogs = dialogs_of(page, accept=False)
         page.goto(url)
@@ -401,5 +401,6 @@ def test_regenerate_replaces_the_last_answer_with_a_new_one_from_the_same_histor
         assert stored[-1]["id"] == new_id
 
         page.reload()
+        expect(page.locator("#transcript article.assistant")).to_have_count(2)
         assert [a.strip() for a in answers(page)] == ["First answer.", "A new answer."]
         expect(page.get_by_role("button", name="Regenerate")).to_have_count(1)
