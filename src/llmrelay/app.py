@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from llmrelay import __version__, auth, metrics
-from llmrelay.api import admin, chat, conversations, errors, openai, ops, tutorial, web
+from llmrelay.api import admin, chat, conversations, errors, markdown, openai, ops, tutorial, web
 from llmrelay.api.anthropic import route as anthropic_messages
 from llmrelay.limiter import Limiter
 from llmrelay.logs import RequestIdMiddleware, configure_logging
@@ -82,6 +82,7 @@ def create_app(
     app.include_router(tutorial.router)
     app.include_router(chat.router)
     app.include_router(conversations.router)
+    app.include_router(markdown.router)
     for router in openai.routers:
         app.include_router(router)
     app.include_router(anthropic_messages.router)

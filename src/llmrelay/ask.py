@@ -41,7 +41,13 @@ async def ask_model(
             )
         try:
             turn = await start_turn(
-                runtime, provider, message, conversation_id, resumable=False, route="cli ask"
+                runtime,
+                provider,
+                message,
+                conversation_id,
+                resumable=False,
+                route="cli ask",
+                model_name=model or runtime.models.default_name,
             )
         except ConversationNotFound:
             raise SettingsError(f"--conversation: no conversation with id {conversation_id!r}.") from None

@@ -4,10 +4,15 @@ Writes happen twice per turn, never per token: the user's message (and an empty 
 answer) before generation starts, and the answer once when the generation ends — complete,
 or whatever there was of it with why it stopped (cancelled, error). A server killed in
 between leaves a `streaming` row, which the store marks `interrupted` when it opens next.
+
+Regenerating answers the last question again from the same history: the old answer's row is
+deleted and the new answer's `streaming` row takes its place, in one transaction, so a
+conversation holds one answer per question (what the old one cost stays in the usage rows).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmrelay.auth import ANONYMOUS, Caller
@@ -15,13 +20,18 @@ from llmrelay.history import fit_history, prompt_budget
 from llmrelay.limiter import Permit
 from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider, ProviderError, Role
 from llmrelay.runtime import Runtime
-from llmrelay.store.records import HISTORY_STATUSES
+from llmrelay.store import NotFound
+from llmrelay.store.records import HISTORY_STATUSES, MessageRecord, ToolCallRecord
 from llmrelay.streams import Generation, GenerationResult, Identity
 
 TITLE_CHARS = 60
 
 
 class ConversationNotFound(LookupError):
+    pass
+
+
+class AnswerNotFound(LookupError):
     pass
 
 
@@ -48,52 +58,106 @@ async def start_turn(
     resumable: bool,
     caller: Caller = ANONYMOUS,
     route: str = "/api/chat",
+    model_name: str | None = None,
+    images: Sequence[str] = (),
 ) -> Turn:
-    """Store the question, start the answer; raises ConversationNotFound (also for another
-    tenant's conversation), LimitExceeded (nothing is stored then) or ProviderError."""
+    """Store the question (with its images), start the answer; raises ConversationNotFound
+    (also for another tenant's conversation), LimitExceeded (nothing is stored then) or
+    ProviderError. `model_name` is the name the caller chose the model by (kept with the
+    answer, so the conversation reopens on it); default: the provider's own model name."""
     store = runtime.store
     before: list[ChatMessage] = []
     if conversation_id is not None:
         if await store.get_conversation(caller.owner, conversation_id) is None:
             raise ConversationNotFound(conversation_id)
-        before = [ChatMessage(_role(m.role), m.content) for m in await store.history(conversation_id)]
+        before = history_messages(await store.history(conversation_id), provider)
+    question = ChatMessage("user", message, images=tuple(images))
     # Limits first, on the whole history (fitting only shortens it): a refused turn stores nothing.
-    permit = await runtime.pipeline.admit(
-        caller, provider, GenerationRequest(messages=[*before, ChatMessage("user", message)])
-    )
+    permit = await runtime.pipeline.admit(caller, provider, GenerationRequest(messages=[*before, question]))
     try:
-        return await _start(runtime, provider, message, conversation_id, resumable, caller, route, permit)
+        if conversation_id is None:
+            conversation_id = (await store.create_conversation(caller.owner, title_from(message))).id
+        user = await store.add_message(conversation_id, "user", message, images=images)
+        history = history_messages(await store.history(conversation_id), provider)
+        answer = await store.add_message(
+            conversation_id,
+            "assistant",
+            "",
+            status="streaming",
+            provider=provider.info.name,
+            model=model_name or provider.info.model,
+        )
+        return await _answer(runtime, provider, answer, user.id, history, resumable, caller, route, permit)
     except BaseException:
         if permit is not None:
             await permit.settle(0, 0)
         raise
 
 
-async def _start(
+async def regenerate_turn(
     runtime: Runtime,
     provider: Provider,
-    message: str,
-    conversation_id: str | None,
+    answer_id: str,
+    *,
+    caller: Caller = ANONYMOUS,
+    route: str = "/api/chat",
+    model_name: str | None = None,
+) -> Turn:
+    """Answer the last question again: the stored answer `answer_id` is deleted and a new one
+    streams from the same history (the messages before it). Raises AnswerNotFound,
+    NotReplaceable (not the last message, or still being written), LimitExceeded (nothing
+    changes then) or ProviderError."""
+    store = runtime.store
+    old = await store.get_message(caller.owner, answer_id)
+    if old is None or old.role != "assistant":
+        raise AnswerNotFound(answer_id)
+    earlier = [m for m in await store.history(old.conversation_id) if m.id != answer_id]
+    history = history_messages(earlier, provider)
+    permit = await runtime.pipeline.admit(caller, provider, GenerationRequest(messages=history))
+    try:
+        try:
+            answer = await store.replace_answer(
+                caller.owner, answer_id, provider=provider.info.name, model=model_name or provider.info.model
+            )
+        except NotFound:
+            raise AnswerNotFound(answer_id) from None
+        user_id = next((m.id for m in reversed(earlier) if m.role == "user"), "")
+        return await _answer(runtime, provider, answer, user_id, history, True, caller, route, permit)
+    except BaseException:
+        if permit is not None:
+            await permit.settle(0, 0)
+        raise
+
+
+def history_messages(records: Sequence[MessageRecord], provider: Provider) -> list[ChatMessage]:
+    """Stored messages as the model gets them back: finished ones, and what the user saw of an
+    answer that stopped early. The images go back too (the model still sees them), unless this
+    model cannot see: the person chose one that cannot, so it gets the words alone. An
+    answer's tool calls do not: nothing ran them, and an upstream refuses a call without its
+    result; the answer's text, if it had any, goes back."""
+    sees = provider.info.sees_images
+    return [
+        ChatMessage(_role(m.role), m.content, images=m.images if sees else ())
+        for m in records
+        if m.status in HISTORY_STATUSES and (m.content or m.role != "assistant")
+    ]
+
+
+async def _answer(
+    runtime: Runtime,
+    provider: Provider,
+    answer: MessageRecord,
+    user_message_id: str,
+    history: list[ChatMessage],
     resumable: bool,
     caller: Caller,
     route: str,
     permit: Permit | None,
 ) -> Turn:
+    """Generate into the stored `streaming` row `answer`, from `history` fitted to the context."""
     store = runtime.store
-    if conversation_id is None:
-        conversation_id = (await store.create_conversation(caller.owner, title_from(message))).id
-    user = await store.add_message(conversation_id, "user", message)
-    earlier = await store.history(conversation_id)
-    history = [
-        ChatMessage(_role(m.role), m.content)
-        for m in earlier
-        if m.status in HISTORY_STATUSES and (m.content or m.role != "assistant")
-    ]
     budget = prompt_budget(provider.info.context_tokens, runtime.settings.max_output_tokens)
-    model = provider.info.model
-    answer = await store.add_message(
-        conversation_id, "assistant", "", status="streaming", provider=provider.info.name, model=model
-    )
+    model = answer.model or provider.info.model
     try:
         fitted = fit_history(history, provider.count_tokens, budget)
     except ProviderError as exc:
@@ -121,8 +185,10 @@ async def _start(
             ttft_ms=None if result.ttft_seconds is None else result.ttft_seconds * 1000,
             duration_ms=result.duration_seconds * 1000,
             error=result.failure.message if result.failure else None,
+            tool_calls=[ToolCallRecord(c.id, c.name, c.arguments) for c in result.tool_calls],
         )
 
+    conversation_id = answer.conversation_id
     generation = runtime.pipeline.start(
         provider,
         GenerationRequest(messages=fitted),
@@ -130,11 +196,11 @@ async def _start(
         resumable=resumable,
         on_end=record,
         generation_id=answer.id,
-        meta={"conversation_id": conversation_id, "user_message_id": user.id, "model": model},
+        meta={"conversation_id": conversation_id, "user_message_id": user_message_id, "model": model},
         permit=permit,
         label=caller.label,
     )
-    return Turn(conversation_id, user.id, answer.id, model, generation)
+    return Turn(conversation_id, user_message_id, answer.id, model, generation)
 
 
 def _role(role: str) -> Role:

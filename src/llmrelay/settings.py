@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     )
     max_output_tokens: int = Field(512, ge=1, description="Upper bound on tokens generated for one answer.")
     max_message_chars: int = Field(32_000, ge=1, description="Longest message accepted; longer ones get 413.")
+    max_image_bytes: int = Field(
+        5_000_000, ge=1, description="Largest image /api/chat accepts (decoded bytes); larger ones get 413."
+    )
     upstream_timeout_seconds: float = Field(
         60.0, gt=0, description="Timeout for one request to an upstream API."
     )

@@ -72,12 +72,18 @@ def ask(page: Page, message: str) -> None:
     page.click("#submitButton")
 
 
+# An element's text without the page's own controls in it (a code block's Copy button).
+_TEXT_WITHOUT_BUTTONS = """nodes => nodes.map(n => {
+    const copy = n.cloneNode(true);
+    for (const button of copy.querySelectorAll("button")) button.remove();
+    return copy.textContent;
+})"""
+
+
 def answers(page: Page) -> list[str]:
     """The text of each answer in the transcript, exactly (Playwright's text assertions would
-    normalize whitespace). A finished answer is rendered markdown: its text has no `**`."""
-    texts: list[str] = page.eval_on_selector_all(
-        "#transcript article.assistant .body", "nodes => nodes.map(n => n.textContent)"
-    )
+    normalize whitespace). An answer is rendered markdown: its text has no `**`."""
+    texts: list[str] = page.eval_on_selector_all("#transcript article.assistant .body", _TEXT_WITHOUT_BUTTONS)
     return texts
 
 

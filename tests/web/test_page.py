@@ -3,7 +3,8 @@ answer at a time — streaming, Stop, errors, markup, dropped connections, the e
 
 Each test serves a real llmrelay (with a fresh SQLite file) on a free port; a ScriptedProvider
 sets the timing, so "while it streams" is a real window, and tells how often the model was asked
-and whether it was stopped. Conversations (history, reloads, the list) are in test_page_conversations.py.
+and whether it was stopped. Conversations (history, reloads, the list) are in test_page_conversations.py;
+models, images, tool calls, markdown while streaming, copy and regenerate in test_page_content.py.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def test_the_answer_grows_while_it_streams_and_the_form_waits(page: Page) -> Non
     assert requests and all(u.startswith(url + "/") for u in requests), requests
     # Every module of the script is asked for by this version (no stale one from a cache).
     modules = [u for u in requests if urlsplit(u).path.endswith(".js")]
-    assert len(modules) == 8 and all(u.endswith(f".js?v={__version__}") for u in modules), modules
+    assert len(modules) == 13 and all(u.endswith(f".js?v={__version__}") for u in modules), modules
 
 
 def test_stop_ends_the_answer_now_and_keeps_what_was_written(page: Page) -> None:
@@ -234,7 +235,7 @@ def test_markup_is_shown_as_text_and_never_run(page: Page) -> None:
         assert dialogs == []
 
 
-def test_markdown_is_rendered_safely_when_the_answer_ends(page: Page) -> None:
+def test_markdown_is_rendered_safely_while_it_streams_and_when_the_answer_ends(page: Page) -> None:
     reply = ["Some ", "**bold**", " words,", " `code`", " and", " <img src=x onerror=alert(1)>", " end."]
     provider = ScriptedProvider(Script(reply, delay_seconds=0.25))
     with llmrelay(provider) as url:
@@ -242,9 +243,10 @@ def test_markdown_is_rendered_safely_when_the_answer_ends(page: Page) -> None:
         page.goto(url)
         ask(page, "Format something.")
 
-        # While it streams the answer is plain text, asterisks and all.
-        wait_until(lambda: "**bold**" in last_answer(page), what="the raw markdown while streaming")
-        assert page.locator("#transcript strong").count() == 0
+        # While it streams the answer is already formatted (markdown.js; more in test_page_content.py).
+        expect(page.locator("#transcript article.assistant strong")).to_have_text("bold")
+        assert "**" not in last_answer(page)
+        expect(page.locator("#status")).to_have_text("Answering…")
 
         expect(page.locator("#status")).to_have_text("Done.")
         expect(page.locator("#transcript article.assistant strong")).to_have_text("bold")

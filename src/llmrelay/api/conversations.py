@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmrelay.api.deps import CallerDep, StoreDep, StreamsDep
 from llmrelay.markdown import render_markdown
@@ -14,6 +14,14 @@ from llmrelay.store.records import TITLE_MAX_CHARS, ConversationRecord, MessageR
 from llmrelay.tenancy import find_owned
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+class ToolCallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str = Field(description="The function the model called.")
+    arguments: str = Field(description="Its arguments, as the JSON text the model wrote.")
 
 
 class MessageOut(BaseModel):
@@ -32,6 +40,8 @@ class MessageOut(BaseModel):
     created_at: datetime
     completed_at: datetime | None
     html: str | None = Field(None, description="An answer's content as sanitised HTML (markdown rendered).")
+    images: list[str] = Field(default_factory=list, description="The images a question carried (data URLs).")
+    tool_calls: list[ToolCallOut] = Field(default_factory=list, description="The calls an answer made.")
 
     @classmethod
     def of(cls, record: MessageRecord) -> MessageOut:
@@ -53,15 +63,20 @@ class ConversationOut(BaseModel):
 
 
 class ConversationWithMessages(ConversationOut):
+    model: str | None = Field(
+        description="The model of its latest answer (what the page selects when it is opened again)."
+    )
     messages: list[MessageOut]
 
     @classmethod
     def of(cls, record: ConversationRecord) -> ConversationWithMessages:
+        answers = [m for m in record.messages if m.role == "assistant"]
         return cls(
             id=record.id,
             title=record.title,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            model=answers[-1].model if answers else None,
             messages=[MessageOut.of(m) for m in record.messages],
         )
 

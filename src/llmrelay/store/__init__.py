@@ -5,7 +5,7 @@ migrations (Alembic) are applied by `Store.open`. See store.py for how writes ar
 the streaming hot path.
 """
 
-from llmrelay.store.base import NotFound, StoreError
+from llmrelay.store.base import NotFound, NotReplaceable, StoreError
 from llmrelay.store.gateway import UsageDay
 from llmrelay.store.records import (
     DEFAULT_TITLE,
@@ -20,6 +20,7 @@ from llmrelay.store.records import (
     MessageRecord,
     Owner,
     ResponseRecord,
+    ToolCallRecord,
     UsageRow,
     env_key_owner,
     new_id,
@@ -41,10 +42,12 @@ __all__ = [
     "KeyLimits",
     "MessageRecord",
     "NotFound",
+    "NotReplaceable",
     "Owner",
     "ResponseRecord",
     "Store",
     "StoreError",
+    "ToolCallRecord",
     "UsageDay",
     "UsageRow",
     "database_url",

@@ -20,6 +20,10 @@ class NotFound(LookupError):
     """The conversation or message named does not exist."""
 
 
+class NotReplaceable(Exception):
+    """An answer that cannot be regenerated now; the message says why, to a person."""
+
+
 class StoreBase:
     def __init__(self, engine: AsyncEngine, url: URL) -> None:
         self._engine = engine

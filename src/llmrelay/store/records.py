@@ -75,6 +75,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCallRecord:
+    """A call an answer made: the function's name and the JSON text of its arguments, as the
+    model wrote them (not parsed)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 @dataclass(frozen=True)
 class MessageRecord:
     id: str
@@ -93,6 +103,9 @@ class MessageRecord:
     error: str | None
     created_at: datetime
     completed_at: datetime | None
+    # Beyond the text: the images a user sent (data URLs), the calls an answer made.
+    images: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCallRecord, ...] = ()
 
 
 @dataclass(frozen=True)

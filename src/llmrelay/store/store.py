@@ -20,7 +20,7 @@ writers to one conversation queue up instead of racing for the next message posi
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,9 +29,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmrelay.store import migrate
-from llmrelay.store.base import NotFound, StoreError
+from llmrelay.store.base import NotFound, NotReplaceable, StoreError
 from llmrelay.store.engine import create_engine
 from llmrelay.store.gateway import GatewayStore
+from llmrelay.store.parts import images_json, message_record, tool_calls_json
 from llmrelay.store.records import (
     DEFAULT_TITLE,
     HISTORY_STATUSES,
@@ -41,6 +42,7 @@ from llmrelay.store.records import (
     ConversationRecord,
     MessageRecord,
     Owner,
+    ToolCallRecord,
     new_id,
     storable_text,
     utcnow,
@@ -221,6 +223,7 @@ class Store(GatewayStore):
         status: str = "complete",
         provider: str | None = None,
         model: str | None = None,
+        images: Sequence[str] = (),
     ) -> MessageRecord:
         """Append a message at the end of the conversation. Raises NotFound for an unknown id.
         Not scoped by owner: callers append only to a conversation they found as its owner."""
@@ -239,26 +242,50 @@ class Store(GatewayStore):
             last = await conn.scalar(
                 select(func.max(messages.c.position)).where(messages.c.conversation_id == conversation_id)
             )
-            row: dict[str, Any] = {
-                "id": new_id("msg"),
-                "conversation_id": conversation_id,
-                "position": 0 if last is None else last + 1,
-                "role": role,
-                "content": storable_text(content),
-                "status": status,
-                "finish_reason": None,
-                "provider": provider,
-                "model": model,
-                "input_tokens": None,
-                "output_tokens": None,
-                "ttft_ms": None,
-                "duration_ms": None,
-                "error": None,
-                "created_at": now,
-                "completed_at": None if status == "streaming" else now,
-            }
+            row = _new_row(conversation_id, 0 if last is None else last + 1, role, content, status, now)
+            row.update(provider=provider, model=model, images=images_json(images))
             await conn.execute(insert(messages).values(**row))
-        return MessageRecord(**row)
+        return message_record(row)
+
+    async def replace_answer(
+        self, owner: Owner, answer_id: str, *, provider: str | None, model: str | None
+    ) -> MessageRecord:
+        """Regenerating: deletes the owner's answer `answer_id`, which must be its conversation's
+        last message and finished, and puts a new `streaming` answer in its place (same
+        position, new id), in one transaction. The question before it stays as it is. Raises
+        NotFound (no such answer of this owner's) or NotReplaceable (saying why)."""
+        now = utcnow()
+        answer = (
+            select(messages.c.conversation_id, messages.c.position, messages.c.role, messages.c.status)
+            .join(conversations, conversations.c.id == messages.c.conversation_id)
+            .where(messages.c.id == answer_id, conversations.c.owner == owner)
+        )
+        async with self._write() as conn:
+            found = (await conn.execute(answer)).first()
+            if found is None or found.role != "assistant":
+                raise NotFound(f"no answer {answer_id!r}")
+            conversation_id = found.conversation_id
+            # The conversation row first, as everywhere (the lock order add_message takes); then
+            # the answer read again under that lock: a regeneration that got there first has
+            # replaced it meanwhile (on PostgreSQL the first read does not wait for it).
+            await conn.execute(
+                update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
+            )
+            found = (await conn.execute(answer)).first()
+            if found is None:
+                raise NotFound(f"no answer {answer_id!r}")
+            last = await conn.scalar(
+                select(func.max(messages.c.position)).where(messages.c.conversation_id == conversation_id)
+            )
+            if last != found.position:
+                raise NotReplaceable("Only the last answer of a conversation can be regenerated.")
+            if found.status == "streaming":
+                raise NotReplaceable("This answer is still being written; stop it first.")
+            await conn.execute(messages.delete().where(messages.c.id == answer_id))
+            row = _new_row(conversation_id, found.position, "assistant", "", "streaming", now)
+            row.update(provider=provider, model=model)
+            await conn.execute(insert(messages).values(**row))
+        return message_record(row)
 
     async def get_message(self, owner: Owner, message_id: str) -> MessageRecord | None:
         """The message, if its conversation is the owner's."""
@@ -269,7 +296,7 @@ class Store(GatewayStore):
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        return None if row is None else MessageRecord(**row)
+        return None if row is None else message_record(row)
 
     async def finish_message(
         self,
@@ -283,6 +310,7 @@ class Store(GatewayStore):
         ttft_ms: float | None,
         duration_ms: float | None,
         error: str | None,
+        tool_calls: Sequence[ToolCallRecord] = (),
     ) -> None:
         """The one write at the end of an answer. Raises NotFound for an unknown id."""
         if status not in MESSAGE_STATUSES - {"streaming"}:
@@ -312,6 +340,7 @@ class Store(GatewayStore):
                     ttft_ms=ttft_ms,
                     duration_ms=duration_ms,
                     error=error,
+                    tool_calls=tool_calls_json(tool_calls),
                     completed_at=now,
                 )
             )
@@ -330,7 +359,32 @@ class Store(GatewayStore):
             .where(messages.c.conversation_id == conversation_id)
             .order_by(messages.c.position)
         )
-        return [MessageRecord(**row) for row in (await conn.execute(query)).mappings()]
+        return [message_record(row) for row in (await conn.execute(query)).mappings()]
+
+
+def _new_row(
+    conversation_id: str, position: int, role: str, content: str, status: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id("msg"),
+        "conversation_id": conversation_id,
+        "position": position,
+        "role": role,
+        "content": storable_text(content),
+        "status": status,
+        "finish_reason": None,
+        "provider": None,
+        "model": None,
+        "input_tokens": None,
+        "output_tokens": None,
+        "ttft_ms": None,
+        "duration_ms": None,
+        "error": None,
+        "created_at": now,
+        "completed_at": None if status == "streaming" else now,
+        "images": None,
+        "tool_calls": None,
+    }
 
 
 def _owned(owner: Owner, conversation_id: str) -> ColumnElement[bool]:

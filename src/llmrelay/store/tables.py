@@ -132,6 +132,9 @@ messages = Table(
     Column("error", StorableText),
     Column("created_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime),
+    # Beyond the text, as JSON (store/parts.py); NULL: none. A user's images, an answer's calls.
+    Column("images", StorableText),
+    Column("tool_calls", StorableText),
     CheckConstraint("role IN ('system', 'user', 'assistant')", name="role"),
     CheckConstraint(
         "status IN ('complete', 'streaming', 'cancelled', 'error', 'interrupted')", name="status"

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, Usage
+from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
 from llmrelay.streams import Failure, GenerationResult, LogEvent
 
 
@@ -55,12 +55,19 @@ class Renderer(ABC):
 
 
 def stored_events(
-    text: str, usage: Usage | None, failure: Failure | None, reason: FinishReason
+    text: str,
+    usage: Usage | None,
+    failure: Failure | None,
+    reason: FinishReason,
+    tool_calls: Sequence[ToolCall] = (),
 ) -> list[LogEvent]:
-    """The log a finished answer had, rebuilt from what the store kept of it."""
+    """The log a finished answer had, rebuilt from what the store kept of it (each tool call
+    as one piece carrying its id, name and whole arguments)."""
     events: list[LogEvent] = []
     if text:
         events.append(TextDelta(text))
+    for index, call in enumerate(tool_calls):
+        events.append(ToolCallDelta(index, id=call.id, name=call.name, arguments=call.arguments))
     if usage is not None:
         events.append(usage)
     if failure is not None:

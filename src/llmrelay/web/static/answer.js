@@ -10,8 +10,11 @@
 //   answer after the server's detach grace period, since the server cannot tell a Stop from a
 //   drop. Before `start` no id is known yet; then aborting the request is what stops it (the
 //   server cancels an answer whose client left before it began).
-// - `end` comes only after the server stored the answer, so the stored one (its markdown rendered
-//   and sanitised by the server) then replaces the streamed text.
+// - The answer is shown as markdown while it streams (transcript.js, markdown.js), the calls the
+//   model made as they arrive (`tool_call` events). `end` comes only after the server stored the
+//   answer, so the stored one then takes the place of the streamed one (only what differs).
+// - Regenerate (`regenerate`) streams a new answer to the last question into the last answer's
+//   place: the old one stays on screen until the new one starts (the server replaced it then).
 // - The model can fail before `start`, too: the server then stores the question and the failed
 //   answer and names them in its error, and the page shows them as stored, like a later failure.
 // - A 401 (keys are in force) is the key form's to tell, not the page's alert. Nothing is retried:
@@ -22,6 +25,7 @@ import {
   cancelAnswer,
   getConversation,
   isKeyError,
+  regenerateAnswer,
   ShownError,
   startTurn,
   UNREACHABLE,
@@ -45,6 +49,8 @@ function newRun(hooks, fields) {
     node: null, // the answer's <article>; null while the answer is not on screen
     userNode: null, // the question's <article>, when this page sent it
     text: "", // what arrived so far, to show again if the answer comes back on screen
+    toolCalls: [], // the `tool_call` pieces so far, likewise
+    replaces: null, // regenerating: the id of the answer the new one takes the place of
     controller: null, // aborts the request in flight
     timer: 0, // the wait before a reconnect
     wake: () => {}, // ends that wait early
@@ -77,6 +83,8 @@ function handleEvent(run, event) {
     run.conversationId = data.conversation_id ?? run.conversationId;
     run.messageId = data.message_id ?? run.messageId;
     if (run.node) {
+      // A regenerated answer starts empty, where the old one was (already gone from the store).
+      if (run.replaces) view.showStoredAnswer(run.node, { id: run.messageId, status: "streaming", content: "" });
       run.node.dataset.id = run.messageId;
       view.setAnswerModel(run.node, data.model);
     }
@@ -88,6 +96,10 @@ function handleEvent(run, event) {
     run.text += data.text;
     if (run.node) view.appendText(run.node, data.text);
     run.hooks.status(run, "Answering…");
+  } else if (event.type === "tool_call") {
+    run.failures = 0;
+    run.toolCalls.push(data);
+    if (run.node) view.addToolCall(run.node, data);
   } else if (event.type === "error") {
     // The answer failed after it started. `end` follows once the server has stored it.
     run.failed = true;
@@ -150,10 +162,13 @@ async function finishEnded(run) {
 
 // The answer never started. What this page showed of the question goes (it stays in the form,
 // to send again); if the server kept anything of it, reading the conversation again shows it.
+// Regenerating, the old answer stays: the server changed nothing.
 function refuse(run, text) {
   if (text) run.hooks.error(run, text);
-  for (const node of [run.userNode, run.node]) if (node) view.removeMessage(node);
-  run.node = run.userNode = null;
+  if (!run.replaces) {
+    for (const node of [run.userNode, run.node]) if (node) view.removeMessage(node);
+    run.node = run.userNode = null;
+  }
   settle(run, "refused", "");
 }
 
@@ -211,12 +226,23 @@ async function follow(run, open) {
   }
 }
 
-// Sends `message` to conversation `conversationId` (null: a new one) and shows the answer.
-export function send(message, conversationId, hooks) {
-  const run = newRun(hooks, { conversationId });
-  run.userNode = view.addUserMessage(message);
+// Sends `turn` {message, conversationId (null: a new conversation), model, images} and shows
+// the answer.
+export function send(turn, hooks) {
+  const run = newRun(hooks, { conversationId: turn.conversationId });
+  run.userNode = view.addUserMessage(turn.message, turn.images ?? []);
   run.node = view.addStreamingAnswer("");
-  follow(run, (signal) => startTurn(message, conversationId, signal));
+  follow(run, (signal) => startTurn(turn, signal));
+  return run;
+}
+
+// Answers the last question again, with `model`, into `node` (the last answer, shown as it was
+// until the new one starts).
+export function regenerate(node, conversationId, model, hooks) {
+  const replaces = node.dataset.id;
+  const run = newRun(hooks, { conversationId, node, replaces });
+  node.setAttribute("aria-busy", "true");
+  follow(run, (signal) => regenerateAnswer(replaces, model, signal));
   return run;
 }
 
@@ -226,6 +252,7 @@ export function attach(messageId, conversationId, node, hooks) {
   follow(run, (signal) => {
     // From the very start: the events replay every word written so far, then follow live.
     run.text = "";
+    run.toolCalls = [];
     run.lastEventId = "";
     view.showStoredAnswer(node, { id: messageId, status: "streaming", content: "" });
     return attachToAnswer(messageId, "", signal);
@@ -237,7 +264,9 @@ export function attach(messageId, conversationId, node, hooks) {
 export function show(run, node) {
   run.node = node;
   run.userNode = null;
-  if (node) view.showStoredAnswer(node, { id: run.messageId, status: "streaming", content: run.text });
+  if (!node) return;
+  view.showStoredAnswer(node, { id: run.messageId, status: "streaming", content: run.text });
+  for (const piece of run.toolCalls) view.addToolCall(node, piece);
 }
 
 export async function stop(run) {

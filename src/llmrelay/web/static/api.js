@@ -68,12 +68,15 @@ async function requestJSON(method, url, body) {
 const conversationUrl = (id) => `/api/conversations/${encodeURIComponent(id)}`;
 const messageUrl = (id, what) => `/api/messages/${encodeURIComponent(id)}/${what}`;
 
+export const listModels = () => requestJSON("GET", "/api/models");
 export const listConversations = () => requestJSON("GET", "/api/conversations?limit=100");
 export const getConversation = (id) => requestJSON("GET", conversationUrl(id));
 export const renameConversation = (id, title) => requestJSON("PATCH", conversationUrl(id), { title });
 export const deleteConversation = (id) => requestJSON("DELETE", conversationUrl(id));
 // Stops the answer now and resolves once the server has recorded it (the stream then ends too).
 export const cancelAnswer = (messageId) => requestJSON("POST", messageUrl(messageId, "cancel"));
+// Markdown still being written, rendered and sanitised by the server (see markdown.js).
+export const renderMarkdown = (text) => requestJSON("POST", "/api/markdown", { text });
 
 // Opens an event stream. Throws ShownError when the server refused (its detail, its status),
 // TypeError when it cannot be reached, AbortError when `signal` aborted the request.
@@ -86,16 +89,27 @@ async function openStream(url, init) {
   return response;
 }
 
-// POST /api/chat: a new turn in conversation `conversationId` (null: a new conversation).
-export function startTurn(message, conversationId, signal) {
-  const body = { message };
-  if (conversationId) body.conversation_id = conversationId;
-  return openStream("/api/chat", {
+const postStream = (url, body, signal) =>
+  openStream(url, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
     signal,
   });
+
+// POST /api/chat: a new turn in conversation `conversationId` (null: a new conversation), asked
+// of `model` (null: the server's default), with `images` (data URLs) if any.
+export function startTurn({ message, conversationId, model, images }, signal) {
+  const body = { message };
+  if (conversationId) body.conversation_id = conversationId;
+  if (model) body.model = model;
+  if (images?.length) body.images = images;
+  return postStream("/api/chat", body, signal);
+}
+
+// POST /api/messages/{id}/regenerate: the last answer again, from the same history.
+export function regenerateAnswer(messageId, model, signal) {
+  return postStream(messageUrl(messageId, "regenerate"), model ? { model } : {}, signal);
 }
 
 // GET /api/messages/{id}/events: the answer's events after `lastEventId` (all of them if none).

@@ -8,10 +8,16 @@
 // When keys are in force and the API answers 401, the key form asks for one (keyform.js); once
 // it is saved, what failed for want of it is done again: the list read, the conversation opened.
 // A message is never sent again by itself (that could ask the model twice): it waits in the box.
+//
+// The model picker (models.js) says which model a message or a Regenerate goes to, and whether
+// images may be attached (attach.js). Regenerate is offered on the last answer while nothing is
+// being answered on screen.
 
 import * as answers from "./answer.js";
 import { getConversation, isKeyError } from "./api.js";
+import { setUpAttachments } from "./attach.js";
 import { setUpKeyForm } from "./keyform.js";
+import { createModelPicker } from "./models.js";
 import { createConversationList, setUpConversationActions, urlOf } from "./sidebar.js";
 import * as view from "./transcript.js";
 
@@ -23,6 +29,7 @@ const statusLine = document.getElementById("status");
 const errorBox = document.getElementById("error");
 const actions = document.getElementById("conversationActions");
 const newChatButton = document.getElementById("newChatButton");
+const transcriptBox = document.getElementById("transcript");
 
 let openId = null; // the conversation on screen; null: a new chat
 let current = null; // the answer on screen while it is being written, or null
@@ -35,6 +42,8 @@ function setForm(state) {
   input.disabled = state !== "idle";
   submitButton.disabled = state !== "idle";
   stopButton.disabled = state !== "answering";
+  attachments.setDisabled(state !== "idle");
+  view.offerRegenerate(state === "idle");
 }
 
 function setStatus(text) {
@@ -51,6 +60,9 @@ function hideError() {
   errorBox.hidden = true;
   errorBox.textContent = "";
 }
+
+const attachments = setUpAttachments(setStatus);
+const picker = createModelPicker((model) => attachments.allow(model?.sees_images ?? false, model?.name));
 
 const conversations = createConversationList((id) => openConversation(id, { push: true }));
 
@@ -79,7 +91,10 @@ const hooks = {
       setOpen(run.conversationId);
       history.replaceState(null, "", urlOf(run.conversationId));
     }
-    if (run === current) input.value = "";
+    if (run === current && !run.replaces) {
+      input.value = "";
+      attachments.clear(); // sent with the message: the server has them now
+    }
     conversations.refresh();
   },
   finished(run, outcome, statusText) {
@@ -94,9 +109,16 @@ const hooks = {
     current = null;
     setStatus(statusText);
     setForm("idle");
-    // Back to the message box, unless the person has gone on to something else meanwhile.
+    if (run.replaces && (outcome === "stopped" || outcome === "lost") && openId === run.conversationId) {
+      // Cut short before the page saw the new answer whole: show what the server kept.
+      openConversation(openId);
+      return;
+    }
+    // Back to the message box, unless the person has gone on to something else meanwhile
+    // (selecting words of an answer, say: focusing the box would take the selection away).
     const focused = document.activeElement;
-    if (focused === null || focused === document.body || focused === stopButton) input.focus();
+    const selecting = !(document.getSelection()?.isCollapsed ?? true);
+    if (!selecting && (focused === null || focused === document.body || focused === stopButton)) input.focus();
   },
 };
 
@@ -160,6 +182,7 @@ async function openConversation(id, { push = false } = {}) {
   }
   if (mine !== opening) return;
   conversations.remember(id, conversation.title);
+  picker.select(conversation.model); // the model its latest answer came from
   const streaming = view.showConversation(conversation.messages);
   if (streaming) {
     followOnScreen(streaming, id);
@@ -196,9 +219,22 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (current !== null) return;
   hideError();
-  setForm("answering");
-  current = answers.send(input.value, openId, hooks);
+  const images = picker.seesImages() ? attachments.list() : [];
+  current = answers.send({ message: input.value, conversationId: openId, model: picker.selected(), images }, hooks);
   following.add(current);
+  setForm("answering");
+  setStatus("Waiting for the model…");
+  stopButton.focus();
+});
+
+// Regenerate, on the last answer: the same question answered again by the model selected now.
+transcriptBox.addEventListener("click", (event) => {
+  const button = event.target.closest("button.regenerate");
+  if (!button || current !== null || openId === null) return;
+  hideError();
+  current = answers.regenerate(button.closest("article.message"), openId, picker.selected(), hooks);
+  following.add(current);
+  setForm("answering");
   setStatus("Waiting for the model…");
   stopButton.focus();
 });
@@ -230,6 +266,7 @@ window.addEventListener("popstate", openFromUrl);
 setUpKeyForm({
   onSaved() {
     conversations.refresh();
+    picker.load();
     if (awaitingKey !== null && awaitingKey === openId) {
       openConversation(awaitingKey);
       return;
@@ -250,4 +287,5 @@ setUpKeyForm({
 });
 
 conversations.refresh();
+picker.load();
 openFromUrl();

@@ -1,9 +1,14 @@
 // The transcript: one <article> per message.
 //
-// What goes in as what: the user's words and an answer that is still streaming go in through
-// textContent (text, never HTML). A finished answer goes in as the `html` the server sends with
-// the stored message: its markdown rendered by llmrelay and sanitised there (nh3, an allow-list of
-// tags and attributes), which is the one thing this page ever puts into innerHTML.
+// What goes in as what: the user's words go in through textContent (text, never HTML), their
+// images as <img> of the data URLs they attached. An answer is markdown, rendered and sanitised
+// by the server, as it streams and once whole (markdown.js); the calls it made are text inside
+// <details> (toolcalls.js). Each answer has a Copy button (its markdown), and the last one a
+// Regenerate button when the page offers it (`offerRegenerate`).
+
+import { answerCopyButton } from "./copy.js";
+import { liveMarkdown, showHtml } from "./markdown.js";
+import { addToolCallPiece, showToolCalls } from "./toolcalls.js";
 
 const transcript = document.getElementById("transcript");
 const emptyNote = document.getElementById("emptyNote");
@@ -13,6 +18,9 @@ const NOTES = {
   interrupted: "Interrupted: the server stopped while writing this answer.",
 };
 
+const lives = new WeakMap(); // answer node -> its liveMarkdown while it is being written
+const stored = new WeakMap(); // answer node -> its markdown, once stored
+
 // Keeps the newest words in view, unless the person scrolled up to read something older.
 function keepingBottom(change) {
   const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 48;
@@ -20,26 +28,38 @@ function keepingBottom(change) {
   if (atBottom) transcript.scrollTop = transcript.scrollHeight;
 }
 
+function part(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
+
 function messageNode(role, author, id) {
-  const node = document.createElement("article");
-  node.className = `message ${role}`;
+  const node = part("article", `message ${role}`);
   if (id) node.dataset.id = id;
-  const heading = document.createElement("h3");
-  heading.className = "author";
+  const heading = part("h3", "author");
   heading.textContent = author;
-  const body = document.createElement("div");
-  body.className = "body plain";
-  node.append(heading, body);
-  if (role === "assistant") {
-    const note = document.createElement("p"); // why an answer stopped early, if it did
-    note.className = "note";
-    note.hidden = true;
-    node.append(note);
+  node.append(heading);
+  if (role === "user") {
+    node.append(part("div", "body plain"), part("div", "images"));
+    return node;
   }
+  const calls = part("div", "tool-calls");
+  calls.hidden = true;
+  const note = part("p", "note"); // why an answer stopped early, if it did
+  note.hidden = true;
+  const actions = part("div", "answer-actions");
+  const regenerate = part("button", "regenerate");
+  regenerate.type = "button";
+  regenerate.textContent = "Regenerate";
+  regenerate.hidden = true;
+  actions.append(answerCopyButton(() => answerText(node)), regenerate);
+  node.append(part("div", "body markdown"), calls, note, actions);
   return node;
 }
 
 const bodyOf = (node) => node.querySelector(".body");
+const callsOf = (node) => node.querySelector(".tool-calls");
 
 function add(node) {
   keepingBottom(() => {
@@ -65,9 +85,18 @@ export function findMessage(id) {
   return [...transcript.querySelectorAll("article.message")].find((n) => n.dataset.id === id) ?? null;
 }
 
-export function addUserMessage(text, id = null) {
+export function addUserMessage(text, images = [], id = null) {
   const node = messageNode("user", "You", id);
   bodyOf(node).textContent = text;
+  const shown = node.querySelector(".images");
+  images.forEach((url, i) => {
+    const image = document.createElement("img");
+    image.src = url; // a data URL the person attached (the server takes no other kind)
+    image.alt = `Attached image ${i + 1}`;
+    image.className = "thumbnail";
+    shown.append(image);
+  });
+  shown.hidden = images.length === 0;
   return add(node);
 }
 
@@ -75,7 +104,13 @@ export function addUserMessage(text, id = null) {
 export function addStreamingAnswer(model, id = null) {
   const node = messageNode("assistant", model || "Answer", id);
   node.setAttribute("aria-busy", "true");
+  startLive(node, "");
   return add(node);
+}
+
+function startLive(node, text) {
+  lives.get(node)?.stop();
+  lives.set(node, liveMarkdown(bodyOf(node), keepingBottom, text));
 }
 
 export function setAnswerModel(node, model) {
@@ -83,11 +118,16 @@ export function setAnswerModel(node, model) {
 }
 
 export function appendText(node, text) {
-  keepingBottom(() => bodyOf(node).append(text)); // a text node: never parsed as HTML
+  lives.get(node)?.append(text);
 }
 
-export function textOf(node) {
-  return bodyOf(node).textContent;
+export function addToolCall(node, piece) {
+  keepingBottom(() => addToolCallPiece(callsOf(node), piece));
+}
+
+// The answer's markdown as the model wrote it (what Copy copies).
+export function answerText(node) {
+  return lives.get(node)?.text() ?? stored.get(node) ?? "";
 }
 
 export function setNote(node, text) {
@@ -96,23 +136,35 @@ export function setNote(node, text) {
   note.hidden = !text;
 }
 
-// Shows a stored answer as it was kept: its rendered markdown, and why it stopped early.
+// Shows a stored answer as it was kept: its rendered markdown, its calls, why it stopped early.
+// One still being written (`status` streaming) starts again from `content`.
 export function showStoredAnswer(node, message) {
   keepingBottom(() => {
     node.dataset.id = message.id;
     setAnswerModel(node, message.model);
-    const body = bodyOf(node);
     if (message.status === "streaming") {
-      body.textContent = message.content; // still being written: text until it is whole
+      startLive(node, message.content);
     } else {
-      body.className = "body markdown";
-      body.innerHTML = message.html ?? ""; // sanitised by the server (see the top of this file)
-      for (const link of body.querySelectorAll("a[href]")) link.target = "_blank"; // keep the chat open
+      lives.get(node)?.stop();
+      lives.delete(node);
+      stored.set(node, message.content);
+      showHtml(bodyOf(node), message.html);
     }
+    showToolCalls(callsOf(node), message.tool_calls);
     node.setAttribute("aria-busy", String(message.status === "streaming"));
     const failed = message.status === "error" ? `This answer failed: ${message.error || "unknown error"}` : "";
     setNote(node, failed || NOTES[message.status] || "");
   });
+}
+
+// The Regenerate button on the last answer, when `enabled` and that answer is over; no other.
+export function offerRegenerate(enabled) {
+  const messages = transcript.querySelectorAll("article.message");
+  const last = messages[messages.length - 1];
+  for (const button of transcript.querySelectorAll("button.regenerate")) button.hidden = true;
+  if (enabled && last?.classList.contains("assistant") && last.getAttribute("aria-busy") !== "true") {
+    last.querySelector("button.regenerate").hidden = false;
+  }
 }
 
 // A whole conversation, as stored. Returns the node of an answer still being written, if any.
@@ -121,7 +173,7 @@ export function showConversation(messages) {
   let streaming = null;
   for (const message of messages) {
     if (message.role === "user") {
-      addUserMessage(message.content, message.id);
+      addUserMessage(message.content, message.images ?? [], message.id);
     } else if (message.role === "assistant") {
       const node = addStreamingAnswer(message.model, message.id);
       showStoredAnswer(node, message);
