@@ -34,6 +34,7 @@ from llmrelay.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
     Usage,
+    note_requests_sent,
 )
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
 from tests.support.fake_anthropic import FakeAnthropic, Script
@@ -63,11 +64,19 @@ def fake_url(fake_server: tuple[FakeAnthropic, str]) -> str:
     return fake_server[1]
 
 
-@pytest.fixture
-async def provider(fake_url: str) -> AsyncIterator[AnthropicProvider]:
+# Both HTTP transports (upstream_http): aiohttp, the default, and httpx2's own.
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def provider(fake_url: str, request: pytest.FixtureRequest) -> AsyncIterator[AnthropicProvider]:
     backend = AnthropicProvider(
-        api_key=KEY, base_url=fake_url, model=MODEL, timeout=10, max_retries=0, max_tokens=64
+        api_key=KEY,
+        base_url=fake_url,
+        model=MODEL,
+        timeout=10,
+        max_retries=0,
+        max_tokens=64,
+        transport=request.param,
     )
+    assert backend.transport == request.param
     yield backend
     await backend.aclose()
 
@@ -328,6 +337,27 @@ async def test_cancelling_the_consumer_closes_the_upstream_connection(
         await task
     gone = await fake.streams[-1].wait_disconnected(within=5)
     assert gone - cancelled_at < 1.0
+
+
+async def test_the_client_says_when_its_request_was_sent(provider: AnthropicProvider) -> None:
+    """As the OpenAI SDK's: the sending is noted in the running stream's task (overhead.py)."""
+    sent: list[float] = []
+
+    async def run() -> float:
+        note_requests_sent(sent)
+        before = time.perf_counter()
+        await collect(provider.stream(ask()))
+        return before
+
+    before = await asyncio.create_task(run())
+    assert len(sent) == 1 and sent[0] > before
+
+
+def test_an_upstream_url_with_credentials_is_sent_through_httpx2() -> None:
+    backend = AnthropicProvider(
+        api_key=KEY, base_url="http://u:p@127.0.0.1:9", model=MODEL, timeout=1, max_retries=0, max_tokens=8
+    )
+    assert backend.transport == "httpx"
 
 
 def test_info_and_token_estimate(provider: AnthropicProvider) -> None:

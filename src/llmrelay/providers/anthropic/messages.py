@@ -43,6 +43,7 @@ from llmrelay.providers.base import (
 # both SDKs speak httpx2, so their streamed bodies are read the same way.
 from llmrelay.providers.openai_sdk.client import drain, estimate_tokens, json_events
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY, UNREADABLE, broken_stream, safe_url
+from llmrelay.providers.upstream_http import Transport, http_client, transport_for
 
 
 class AnthropicProvider:
@@ -60,11 +61,22 @@ class AnthropicProvider:
         timeout: float,
         max_retries: int,
         max_tokens: int,
+        transport: Transport = "aiohttp",
     ) -> None:
         # The key lives only inside the client and `translate`'s scrubbing; nothing logs it.
         self._api_key = api_key
+        # The transport actually used (upstream_http.transport_for).
+        self.transport = transport_for(transport, base_url)
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client(
+                self.transport,
+                aiohttp=anthropic.DefaultAioHttpClient,
+                httpx=anthropic.DefaultAsyncHttpxClient,
+            ),
         )
         self.model = model
         self.max_tokens = max_tokens

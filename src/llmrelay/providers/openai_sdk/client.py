@@ -18,7 +18,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import httpx2
 import httpx_sse
@@ -32,7 +32,6 @@ from llmrelay.providers.base import (
     ProviderEvent,
     ProviderInfo,
     TextDelta,
-    request_sent,
 )
 from llmrelay.providers.openai_sdk.embeddings import embed_upstream
 from llmrelay.providers.openai_sdk.upstream_errors import (
@@ -43,36 +42,10 @@ from llmrelay.providers.openai_sdk.upstream_errors import (
     safe_url,
     translate,
 )
-
-# The SDK's HTTP transport under its httpx2 API: aiohttp (`openai[aiohttp]`: llhttp, in C, parses
-# the upstream's bytes) or httpx2's own (httpcore2 over h11, pure Python). aiohttp costs 0.45 of
-# the CPU per 200-token answer and 0.70 per 1-token one (bench/upstream_read.py,
-# bench/notes.md); "httpx" stays for that comparison.
-Transport = Literal["aiohttp", "httpx"]
+from llmrelay.providers.upstream_http import Transport, http_client, transport_for
 
 # After the upstream's last event, read the rest of the body for this long at most.
 _DRAIN_SECONDS = 0.5
-
-
-async def _on_request(request: httpx2.Request) -> None:
-    request_sent()
-
-
-def http_client(transport: Transport) -> httpx2.AsyncClient:
-    """The SDK's own client (its timeouts and pool limits) on `transport`, telling the running
-    stream when its request goes out: what the SDK did before that is llmrelay's time."""
-    hooks = {"request": [_on_request]}
-    if transport == "aiohttp":
-        return openai.DefaultAioHttpClient(event_hooks=hooks)
-    return openai.DefaultAsyncHttpxClient(event_hooks=hooks)
-
-
-def _aiohttp_can_send(transport: Transport, base_url: str | None) -> bool:
-    """aiohttp refuses a URL with credentials in it beside the SDK's Authorization header
-    (a ValueError per request); such an upstream gets httpx2's transport, which sends both."""
-    if transport != "aiohttp":
-        return False
-    return not (base_url and httpx2.URL(base_url).userinfo)
 
 
 def estimate_tokens(text: str) -> int:
@@ -138,14 +111,16 @@ class OpenAISDKProvider(ABC):
     ) -> None:
         # The key lives only inside the client and the errors' scrubbing; nothing logs it.
         self._api_key = api_key
-        # The transport actually used (see `_aiohttp_can_send`).
-        self.transport: Transport = "aiohttp" if _aiohttp_can_send(transport, base_url) else "httpx"
+        # The transport actually used (upstream_http.transport_for).
+        self.transport = transport_for(transport, base_url)
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            http_client=http_client(self.transport),
+            http_client=http_client(
+                self.transport, aiohttp=openai.DefaultAioHttpClient, httpx=openai.DefaultAsyncHttpxClient
+            ),
         )
         self.model = model
         self.max_tokens = max_tokens
