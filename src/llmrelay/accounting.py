@@ -39,3 +39,16 @@ def token_pair(usage: Usage | None) -> tuple[int, int]:
     if usage is None:
         return 0, 0
     return usage.input_tokens or 0, usage.output_tokens or 0
+
+
+def summed(usages: list[Usage | None]) -> Usage | None:
+    """The tokens of several answers to one request (n choices), as one figure: what each
+    counted, added up; estimated if any part was. None when none of them spent anything."""
+    spent = [usage for usage in usages if usage is not None]
+    if not spent:
+        return None
+    return Usage(
+        sum(usage.input_tokens or 0 for usage in spent),
+        sum(usage.output_tokens or 0 for usage in spent),
+        estimated=any(usage.estimated for usage in spent),
+    )

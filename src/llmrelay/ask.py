@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmrelay.conversations import ConversationNotFound, start_turn
-from llmrelay.providers.base import ProviderError, TextDelta
+from llmrelay.providers.base import ProviderError, RefusalDelta, TextDelta
 from llmrelay.runtime import Runtime
 from llmrelay.settings import Settings, SettingsError
 from llmrelay.store import NO_KEY_OWNER, Store
@@ -57,7 +57,7 @@ async def ask_model(
         failed = False
         async for batch in turn.generation.listen():
             for _, event in batch:
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextDelta | RefusalDelta):  # a refusal is what there is to read
                     out.write(event.text)
                     out.flush()
                 elif isinstance(event, Failure):

@@ -177,7 +177,9 @@ async def _answer(
     async def record(generation: Generation, result: GenerationResult) -> None:
         await store.finish_message(
             answer.id,
-            content=result.text,
+            # What the person read: the answer, or a refusal in its place (reasoning is in the
+            # event log only, while it is held).
+            content=result.said,
             status=_status(result),
             finish_reason=result.finish_reason,
             input_tokens=result.usage.input_tokens if result.usage else None,

@@ -9,6 +9,8 @@ A route parses its wire format into a `GenerationRequest`, then hands it here:
   stream, or the end of a whole answer), watching for the client leaving; a failure before start
   goes out in the renderer's own error shape, after the generation recorded its end; otherwise
   the renderer's stream (or whole answer).
+- `start_choices(...)` / `answer_choices(...)`: the same for `n` answers to one request (each
+  its own generation, shown together by a `ChoicesRenderer`, each at its index).
 - `attach(...)` follows a running (or recently finished) generation from a position: a resumed
   stream, or a second listener.
 
@@ -19,20 +21,20 @@ embedded model), which the overhead middleware subtracts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from llmrelay import overhead, quota
-from llmrelay.api.disconnect import final_result, first_event
+from llmrelay.api.disconnect import final_result, final_results, first_event, first_event_of_any
 from llmrelay.auth import Caller
 from llmrelay.limiter import Limiter, Permit
 from llmrelay.providers.base import GenerationRequest, Provider
 from llmrelay.streams import DETACHED, Failure, Generation, GenerationHandle, Identity, OnEnd, StreamRegistry
 from llmrelay.wire import sse
-from llmrelay.wire.renderer import Renderer
+from llmrelay.wire.renderer import ChoicesRenderer, Renderer
 
 
 class Pipeline:
@@ -45,10 +47,13 @@ class Pipeline:
         # How long a resumable stream goes on with nobody listening (LLMRELAY_DETACH_GRACE_SECONDS).
         self.grace_seconds = grace_seconds
 
-    async def admit(self, caller: Caller, provider: Provider, request: GenerationRequest) -> Permit | None:
+    async def admit(
+        self, caller: Caller, provider: Provider, request: GenerationRequest, *, copies: int = 1
+    ) -> Permit | None:
         """The caller's limits, checked before anything is stored or started: LimitExceeded
-        (a 429 naming the limit) or a permit for `start`. None: no limits apply."""
-        return await quota.admit(self.limiter, caller, provider, request)
+        (a 429 naming the limit) or a permit for `start`. None: no limits apply. `copies`: the
+        answers the request asks for (n choices; `start_choices`), all reserved at once."""
+        return await quota.admit(self.limiter, caller, provider, request, copies=copies)
 
     def start(
         self,
@@ -82,6 +87,84 @@ class Pipeline:
         )
         quota.meter(generation, permit, label)
         return generation
+
+    def start_choices(
+        self,
+        provider: Provider,
+        request: GenerationRequest,
+        identity: Identity,
+        *,
+        n: int,
+        generation_id: str,
+        meta: Mapping[str, str] | None = None,
+        permit: Permit | None = None,
+        label: str = "",
+    ) -> list[Generation]:
+        """`n` independent answers to one request (`n` choices): each its own generation of the
+        same prompt through the provider (`<id>-<index>`; one answer keeps `generation_id`), so
+        every provider can give them, and each is counted (usage rows, metrics) as it ends. One
+        permit for all (`admit(copies=n)`), settled with their sum when the last ends. With a
+        seed, answer i is sampled with seed + i: n copies of one answer are not n answers.
+        Nobody resumes them: each stops the moment its client leaves."""
+        if n == 1:
+            return [
+                self.start(
+                    provider,
+                    request,
+                    identity,
+                    resumable=False,
+                    generation_id=generation_id,
+                    meta=meta,
+                    permit=permit,
+                    label=label,
+                )
+            ]
+        if label and not identity.key_label:
+            identity = replace(identity, key_label=label)
+        endings: list[OnEnd | None] = list(quota.settlers(permit, None, n)) if permit else [None] * n
+        generations = []
+        for index in range(n):
+            asked = request if request.seed is None else replace(request, seed=request.seed + index)
+            generation = self.streams.start(
+                provider,
+                asked,
+                identity=identity,
+                grace_seconds=0,
+                on_end=endings[index],
+                generation_id=f"{generation_id}-{index}",
+                meta={**(meta or {}), "choice": str(index)},
+            )
+            quota.meter(generation, permit, label)
+            generations.append(generation)
+        return generations
+
+    async def answer_choices(
+        self, http: Request, generations: Sequence[Generation], renderer: ChoicesRenderer, *, stream: bool
+    ) -> Response:
+        """`answer` for the answers `start_choices` started: one is `answer`'s; several are one
+        response with each answer at its index, streamed interleaved or whole."""
+        if len(generations) == 1:
+            return await self.answer(http, generations[0], renderer, stream=stream)
+        started = min(generation.started_at for generation in generations)
+        if not stream:
+            results = await final_results(http, generations)
+            ends = [g.finished_at for g in generations if g.finished_at is not None]
+            overhead.mark_upstream(http, started, max(ends, default=None))
+            failure = next((result.failure for result in results if result.failure is not None), None)
+            if failure is not None:
+                return renderer.failure(failure)
+            return renderer.whole_choices(results)
+        first = await first_event_of_any(http, generations)
+        firsts = [g.first_event_at for g in generations if g.first_event_at is not None]
+        overhead.mark_upstream(http, started, min(firsts, default=None))
+        if isinstance(first, Failure):
+            for generation in generations:
+                generation.cancel()
+            for generation in generations:
+                await generation.wait_finished()
+            return renderer.failure(first)
+        body = sse.follow_choices(generations, renderer, first=renderer.opening())
+        return sse.event_stream(body, ping=renderer.ping_event())
 
     async def answer(
         self, http: Request, generation: Generation, renderer: Renderer, *, stream: bool

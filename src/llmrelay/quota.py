@@ -18,7 +18,14 @@ from collections.abc import Callable
 from llmrelay import accounting
 from llmrelay.auth import Caller
 from llmrelay.limiter import Limiter, Permit
-from llmrelay.providers.base import GenerationRequest, Provider, TextDelta
+from llmrelay.providers.base import (
+    GenerationRequest,
+    Provider,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+)
 from llmrelay.streams import Failure, Generation, GenerationResult, OnEnd
 
 log = logging.getLogger(__name__)
@@ -27,16 +34,26 @@ BUDGET_FAILURE_KIND = "insufficient_quota"
 
 
 async def admit(
-    limiter: Limiter | None, caller: Caller, provider: Provider, request: GenerationRequest
+    limiter: Limiter | None,
+    caller: Caller,
+    provider: Provider,
+    request: GenerationRequest,
+    *,
+    copies: int = 1,
 ) -> Permit | None:
-    """A permit for this answer, or LimitExceeded. None: no limits apply (no keys, no limiter)."""
+    """A permit for this answer, or LimitExceeded. None: no limits apply (no keys, no limiter).
+
+    `copies`: how many answers the request asks for (n choices), each its own generation of
+    the same prompt: tokens are reserved for all of them, and the permit is one request and
+    one stream (settle it once, with their sum: `settlers`)."""
     tenant = caller.tenant
     if limiter is None or tenant is None:
         return None
+    max_tokens = request.max_tokens
     return await limiter.admit(
         tenant,
-        prompt_tokens=lambda: accounting.prompt_tokens(provider, request),
-        max_output_tokens=request.max_tokens,
+        prompt_tokens=lambda: copies * accounting.prompt_tokens(provider, request),
+        max_output_tokens=None if max_tokens is None else copies * max_tokens,
     )
 
 
@@ -54,14 +71,27 @@ async def admit_input(
 def settler(permit: Permit, then: OnEnd | None) -> OnEnd:
     """An `on_end` that settles the permit with what the answer really cost (its usage, reported
     or estimated; none when it was refused), then runs `then`."""
+    return settlers(permit, then, 1)[0]
+
+
+def settlers(permit: Permit, then: OnEnd | None, copies: int) -> list[OnEnd]:
+    """One `on_end` per answer of a request with `copies` of them (n choices): the permit is
+    settled once, when the last has ended, with what they cost together; each runs `then`."""
+    spent = [0, 0]
+    left = [copies]
 
     async def settle(generation: Generation, result: GenerationResult) -> None:
         usage = result.usage
-        await permit.settle(usage.input_tokens or 0 if usage else 0, usage.output_tokens or 0 if usage else 0)
+        if usage is not None:
+            spent[0] += usage.input_tokens or 0
+            spent[1] += usage.output_tokens or 0
+        left[0] -= 1
+        if left[0] == 0:
+            await permit.settle(spent[0], spent[1])
         if then is not None:
             await then(generation, result)
 
-    return settle
+    return [settle] * copies
 
 
 def meter(generation: Generation, permit: Permit | None, label: str) -> None:
@@ -73,6 +103,15 @@ def meter(generation: Generation, permit: Permit | None, label: str) -> None:
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
+
+
+def _written(event: object) -> str:
+    """What an event adds to the answer's output tokens (reasoning and calls are output too)."""
+    if isinstance(event, TextDelta | ReasoningDelta | RefusalDelta):
+        return event.text
+    if isinstance(event, ToolCallDelta):
+        return (event.name or "") + event.arguments
+    return ""
 
 
 # Strong references: the loop keeps only weak ones to tasks.
@@ -87,7 +126,8 @@ async def _charge_as_it_comes(generation: Generation, permit: Permit, label: str
             events = generation.log.read(position)
             position += len(events)
             for event in events:
-                if isinstance(event, TextDelta) and not await permit.charge(count(event.text)):
+                written = _written(event)
+                if written and not await permit.charge(count(written)):
                     log.info("generation %s: the token budget of %s is spent, stopped", generation.id, label)
                     generation.stop(
                         Failure(

@@ -16,7 +16,7 @@ read from it and wait on it. `Sharing` is the seam for several processes (llmrel
 it makes each generation's log, finds generations other processes own, and counts listeners
 elsewhere; without it (`sharing=None`) everything stays in this process.
 
-The log carries the provider's text, then, once at the end, the tokens spent (the provider's
+The log carries the provider's text (and tool-call pieces, reasoning, refusals), then, once at the end, the tokens spent (the provider's
 counts or llmrelay's estimate, `accounting.spent_tokens`), a `Failure` if it failed, and one
 `Finished`. So a renderer needs nothing but the log, on this process or (later) another.
 """
@@ -33,20 +33,23 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from llmrelay.accounting import spent_tokens
+from llmrelay.answer import CONTENT_EVENTS, AnswerParts
 from llmrelay.providers.base import (
     Finished,
     FinishReason,
     GenerationRequest,
     Provider,
     ProviderError,
+    ReasoningDelta,
+    RefusalDelta,
     TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     Usage,
     note_requests_sent,
 )
 from llmrelay.store.records import NO_KEY_OWNER
-from llmrelay.toolcalls import ToolCallAssembler
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,8 @@ class Failure:
     param: str | None = None
 
 
-LogEvent = TextDelta | ToolCallDelta | Usage | Failure | Finished
+# Reasoning and refusal deltas are logged like text: replayed and resumed exactly as it is.
+LogEvent = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | Usage | Failure | Finished
 
 
 class EventLog(Protocol):
@@ -167,6 +171,19 @@ class GenerationResult:
     tool_calls: tuple[ToolCall, ...] = ()
     # The stop sequence the answer ended on, where the provider said which (`Finished`).
     stop_sequence: str | None = None
+    # What the model showed of its reasoning, and its refusal: never part of `text`.
+    reasoning: str = ""
+    refusal: str = ""
+    # Whether `reasoning` is a summary of it (the Responses API's kind) or the reasoning itself.
+    reasoning_summary: bool = False
+    # The answer's tokens with their log probabilities, when the request asked for them.
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+    @property
+    def said(self) -> str:
+        """What a person reads of the answer where a surface has only text: the text, and a
+        refusal (why there is no answer) after it."""
+        return self.text + self.refusal
 
 
 OnEnd = Callable[["Generation", GenerationResult], Awaitable[None]]
@@ -346,8 +363,7 @@ class Generation:
         self.log.append(event)
 
     async def _run(self) -> None:
-        pieces: list[str] = []
-        calls = ToolCallAssembler()
+        parts = AnswerParts()
         reported: Usage | None = None
         failure: Failure | None = None
         reason: FinishReason = "stop"
@@ -356,15 +372,10 @@ class Generation:
         try:
             async with contextlib.aclosing(self.provider.stream(self.request)) as events:
                 async for event in events:
-                    if isinstance(event, TextDelta):
+                    if isinstance(event, CONTENT_EVENTS):
                         if self.first_token_at is None:
                             self.first_token_at = time.perf_counter()
-                        pieces.append(event.text)
-                        self._emit(event)
-                    elif isinstance(event, ToolCallDelta):
-                        if self.first_token_at is None:
-                            self.first_token_at = time.perf_counter()
-                        calls.add(event)
+                        parts.add(event)
                         self._emit(event)
                     elif isinstance(event, Usage):
                         reported = event  # the total goes into the log once, at the end
@@ -381,23 +392,24 @@ class Generation:
             log.exception("generation %s failed inside llmrelay", self.id)
             failure = Failure("llmrelay failed while generating this answer.", 500, "internal")
             reason, stop_sequence = "error", None
-        text = "".join(pieces)
-        made = calls.calls()
-        produced = text + "".join(call.name + call.arguments for call in made)
-        usage = spent_tokens(self.provider, self.request, reported, produced, failure is not None)
+        usage = spent_tokens(self.provider, self.request, reported, parts.produced(), failure is not None)
         if usage is not None:
             self._emit(usage)
         if failure is not None:
             self._emit(failure)
         now = time.perf_counter()
         self.result = GenerationResult(
-            text=text,
+            text=parts.text,
             finish_reason=reason,
             usage=usage,
             failure=failure,
             ttft_seconds=None if self.first_token_at is None else self.first_token_at - self.started_at,
             duration_seconds=now - self.started_at,
-            tool_calls=made,
+            tool_calls=parts.calls(),
+            reasoning=parts.reasoning,
+            reasoning_summary=parts.reasoning_summary,
+            refusal=parts.refusal,
+            logprobs=parts.logprobs,
             stop_sequence=stop_sequence,
         )
         self._log_result(self.result)

@@ -24,6 +24,8 @@ from llmrelay.providers.base import (
     Finished,
     Provider,
     ProviderError,
+    ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -41,9 +43,10 @@ router = APIRouter(prefix="/api", tags=["chat"])
 
 EVENTS_DOC = (
     "Server-Sent Events with JSON data: `start` {conversation_id, message_id, user_message_id, model}, "
-    "`delta` {text}, `tool_call` {index, id, name, arguments} (a piece of a call the model made: "
-    "the first of call `index` names it, later ones carry fragments of its arguments), "
-    "`usage` {input_tokens, output_tokens}, `error` {message, status, kind}, "
+    "`delta` {text} (with `refusal: true` for a refusal), `reasoning` {text} (what the model showed of "
+    "its reasoning, not part of the answer), `tool_call` {index, id, name, arguments} (a piece of a "
+    "call the model made: the first of call `index` names it, later ones carry fragments of its "
+    "arguments), `usage` {input_tokens, output_tokens}, `error` {message, status, kind}, "
     "`end` {finish_reason}. Ids are `<message_id>.<seq>`."
 )
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -115,6 +118,11 @@ class ChatEventsRenderer(Renderer):
         if isinstance(event, ToolCallDelta):
             piece = {"index": event.index, "id": event.id, "name": event.name, "arguments": event.arguments}
             return sse.encode(sse.dumps(piece), event="tool_call", id=eid)
+        if isinstance(event, RefusalDelta):
+            # The words a person reads in place of an answer (and the stored answer keeps).
+            return sse.encode(sse.dumps({"text": event.text, "refusal": True}), event="delta", id=eid)
+        if isinstance(event, ReasoningDelta):
+            return sse.encode(sse.dumps({"text": event.text}), event="reasoning", id=eid)
         if isinstance(event, Usage):
             data: dict[str, Any] = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
             if event.estimated:

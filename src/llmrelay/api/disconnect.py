@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from fastapi import Request
@@ -74,3 +74,55 @@ async def final_result(request: Request, generation: Generation) -> GenerationRe
         generation.cancel()
         raise ClientGone
     return result
+
+
+async def first_event_of_any(request: Request, generations: Sequence[Generation]) -> LogEvent:
+    """Several answers to one request (n choices): the first event any of them logged. A
+    failure first means the stream should not open; text first, it opens (an answer that fails
+    later ends it with an error). Each generation's own turn may come late (the embedded model
+    answers one at a time), so waiting for all of them would hold the stream back."""
+    for generation in generations:
+        if len(generation.log):
+            return generation.log.read(0)[0]
+    futures = [generation.first_event_future() for generation in generations]
+
+    async def earliest() -> LogEvent:
+        done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).result()
+
+    try:
+        opened, first = await unless_disconnected(request, earliest())
+    finally:
+        for future in futures:
+            future.cancel()
+    if not opened or first is None:
+        for generation in generations:
+            generation.cancel()
+        raise ClientGone
+    return first
+
+
+async def final_results(request: Request, generations: Sequence[Generation]) -> list[GenerationResult]:
+    """The ends of several non-streamed answers, in their order, unless the client leaves first
+    (then they all stop). Once one fails, the others are stopped: the response is that failure."""
+
+    async def all_ended() -> list[GenerationResult]:
+        waits = [asyncio.ensure_future(generation.wait_finished()) for generation in generations]
+        try:
+            pending = set(waits)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if any(wait.result().failure is not None for wait in done):
+                    for generation in generations:
+                        generation.cancel()
+            return [wait.result() for wait in waits]
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    done, results = await unless_disconnected(request, all_ended())
+    if not done or results is None:
+        for generation in generations:
+            generation.cancel()
+        raise ClientGone
+    return results

@@ -16,7 +16,14 @@ from llmrelay.api.deps import CallerDep, DefaultModelDep, PipelineDep, SettingsD
 from llmrelay.api.messages import clean_message
 from llmrelay.auth import Caller
 from llmrelay.pipeline import Pipeline
-from llmrelay.providers.base import ChatMessage, Finished, GenerationRequest, Provider, TextDelta
+from llmrelay.providers.base import (
+    ChatMessage,
+    Finished,
+    GenerationRequest,
+    Provider,
+    RefusalDelta,
+    TextDelta,
+)
 from llmrelay.settings import Settings
 from llmrelay.streams import Failure, GenerationResult, Identity, LogEvent, StreamRegistry
 from llmrelay.tenancy import find_owned
@@ -61,7 +68,8 @@ class TutorialRenderer(Renderer):
 
     def render(self, seq: int, event: LogEvent) -> bytes | None:
         eid = sse.event_id(self.generation_id, seq)
-        if isinstance(event, TextDelta):
+        if isinstance(event, TextDelta | RefusalDelta):
+            # A refusal is what the person reads in place of an answer; reasoning is not shown.
             return sse.encode(event.text, id=eid)
         if isinstance(event, Failure):
             return sse.encode(event.message, event="error", id=eid)
@@ -73,7 +81,7 @@ class TutorialRenderer(Renderer):
         return JSONResponse({"detail": failure.message}, status_code=failure.status)
 
     def whole(self, result: GenerationResult) -> Response:
-        return JSONResponse(CompleteOut(data=result.text).model_dump())
+        return JSONResponse(CompleteOut(data=result.said).model_dump())
 
 
 async def _answer(

@@ -1,7 +1,8 @@
 """The one small protocol every model backend speaks.
 
 A provider turns a `GenerationRequest` into an async stream of events: text deltas and tool
-call pieces, then at most one `Usage`, then one `Finished`. It raises `ProviderError` for anything that goes wrong
+call pieces (and, where the model shows them, reasoning and refusal deltas), then at most
+one `Usage`, then one `Finished`. It raises `ProviderError` for anything that goes wrong
 upstream. Cancelling the consuming task must stop the upstream work (close the HTTP stream,
 stop decoding): that is how llmrelay stops paying for tokens nobody reads.
 """
@@ -101,10 +102,45 @@ class GenerationRequest:
     frequency_penalty: float | None = None
     # Raw text to continue, with no chat template (/v1/completions); `messages` is then empty.
     prompt: str | None = None
+    # Log probabilities of the answer's tokens, each with this many likeliest alternatives
+    # (0: the chosen token's alone); None: not asked for (providers that cannot list it in `cannot`).
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One token of an answer and its log probability (natural log, <= 0); `top` the likeliest
+    tokens at its place, most likely first (their own `top` empty). `bytes`: the token's UTF-8
+    bytes where the model gave them (a token may be part of a character); None: its text's."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    text: str
+    # The tokens of `text` with their log probabilities, when the request asked for them.
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Reasoning the model showed before (or between) its answer: never part of the answer's
+    text. `summary`: a summary of it (the Responses API's reasoning summaries), not the
+    reasoning itself (Chat servers' `reasoning_content`)."""
+
+    text: str
+    summary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    """The model declining to answer, in its words (OpenAI's `refusal`): shown apart from the
+    answer's text by the surfaces that have a place for it."""
+
     text: str
 
 
@@ -138,7 +174,7 @@ class Finished:
     stop_sequence: str | None = None
 
 
-ProviderEvent = TextDelta | ToolCallDelta | Usage | Finished
+ProviderEvent = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | Usage | Finished
 
 
 class ProviderError(Exception):

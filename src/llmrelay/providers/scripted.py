@@ -89,7 +89,7 @@ class ScriptedProvider:
         self.script = script
         # A script answers with its own words: it honours no structured output or sampling
         # controls, and tools only when it is scripted to call one.
-        cannot = {"response_format", "seed", "presence_penalty", "frequency_penalty", "top_k"}
+        cannot = {"response_format", "seed", "presence_penalty", "frequency_penalty", "top_k", "logprobs"}
         if not script.tool_calls:
             cannot.add("tools")
         self.info = ProviderInfo(

@@ -1,12 +1,14 @@
 """Log events as Redis Stream entries, and the names of every key and channel llmrelay uses.
 
 An entry is one batch of events (what one write carried): one field, `e`, holding a compact JSON
-array of events, each `["t", text]`, `["c", index, id, name, arguments]`,
-`["u", in, out, estimated]`, `["f", message, status, kind]` (and the parameter at fault, where
-one was named) or `["e", reason]` (and the stop sequence, when the answer ended on one). One
-entry per batch, not per event: Redis and redis-py work per command, and a fast upstream's
-batch is hundreds of tokens. Its stream id is `<seq of its first event>-0`, so a reader knows
-each event's position from the id alone and notices a gap (a log that lost entries).
+array of events, each `["t", text]` (with log probabilities `["t", text, [[token, logprob, bytes,
+[[token, logprob, bytes], …]], …]]`), `["r", text, summary]` (reasoning), `["x", text]` (a
+refusal), `["c", index, id, name, arguments]`, `["u", in, out, estimated]`,
+`["f", message, status, kind]` (and the parameter at fault, where one was named) or
+`["e", reason]` (and the stop sequence, when the answer ended on one). One entry per batch, not
+per event: Redis and redis-py work per command, and a fast upstream's batch is hundreds of
+tokens. Its stream id is `<seq of its first event>-0`, so a reader knows each event's position
+from the id alone and notices a gap (a log that lost entries).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmrelay.providers.base import Finished, TextDelta, ToolCallDelta, Usage
+from llmrelay.providers.base import (
+    Finished,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    TokenLogprob,
+    ToolCallDelta,
+    Usage,
+)
 from llmrelay.streams import Failure, LogEvent
 
 FIELD = "e"
@@ -34,6 +44,12 @@ def _body(event: LogEvent) -> list[Any]:
     body: list[Any]
     if isinstance(event, TextDelta):
         body = ["t", event.text]
+        if event.logprobs:
+            body.append([_logprob_body(lp) for lp in event.logprobs])
+    elif isinstance(event, ReasoningDelta):
+        body = ["r", event.text, event.summary]
+    elif isinstance(event, RefusalDelta):
+        body = ["x", event.text]
     elif isinstance(event, ToolCallDelta):
         body = ["c", event.index, event.id, event.name, event.arguments]
     elif isinstance(event, Usage):
@@ -52,7 +68,13 @@ def _body(event: LogEvent) -> list[Any]:
 def _event(body: list[Any]) -> LogEvent:
     kind = body[0]
     if kind == "t":
+        if len(body) > 2:
+            return TextDelta(body[1], tuple(_logprob_of(item) for item in body[2]))
         return TextDelta(body[1])
+    if kind == "r":
+        return ReasoningDelta(body[1], body[2])
+    if kind == "x":
+        return RefusalDelta(body[1])
     if kind == "c":
         return ToolCallDelta(body[1], body[2], body[3], body[4])
     if kind == "u":
@@ -62,6 +84,20 @@ def _event(body: list[Any]) -> LogEvent:
     if kind == "e":
         return Finished(body[1], body[2] if len(body) > 2 else None)
     raise ValueError(f"unknown log entry kind {kind!r}")
+
+
+def _logprob_body(logprob: TokenLogprob) -> list[Any]:
+    raw = None if logprob.bytes is None else list(logprob.bytes)
+    body: list[Any] = [logprob.token, logprob.logprob, raw]
+    if logprob.top:
+        body.append([_logprob_body(alternative) for alternative in logprob.top])
+    return body
+
+
+def _logprob_of(body: list[Any]) -> TokenLogprob:
+    raw = None if body[2] is None else tuple(body[2])
+    top = tuple(_logprob_of(item) for item in body[3]) if len(body) > 3 else ()
+    return TokenLogprob(body[0], body[1], raw, top)
 
 
 def entry_id(seq: int) -> str:

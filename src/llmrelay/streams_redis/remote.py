@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCallDelta, Usage
+from llmrelay.answer import AnswerParts
+from llmrelay.providers.base import Finished, FinishReason, Usage
 from llmrelay.streams import Failure, GenerationResult, Identity, LogEvent
 from llmrelay.streams_redis.log import FollowedLog
-from llmrelay.toolcalls import ToolCallAssembler
 
 Notice = Literal["cancel", "attach", "detach"]
 Notify = Callable[[str, Notice, str], None]  # (owner process, what, generation id)
@@ -83,23 +83,31 @@ class RemoteGeneration:
 
 def result_of(events: list[LogEvent]) -> GenerationResult:
     """What a finished log says about its generation (timings are the owner's: not known here)."""
-    text: list[str] = []
+    parts = AnswerParts()
     usage: Usage | None = None
     failure: Failure | None = None
     reason: FinishReason = "stop"
     stop_sequence: str | None = None
-    calls = ToolCallAssembler()
     for event in events:
-        if isinstance(event, TextDelta):
-            text.append(event.text)
-        elif isinstance(event, ToolCallDelta):
-            calls.add(event)
-        elif isinstance(event, Usage):
+        if parts.add(event):
+            continue
+        if isinstance(event, Usage):
             usage = event
         elif isinstance(event, Failure):
             failure = event
         elif isinstance(event, Finished):
             reason, stop_sequence = event.reason, event.stop_sequence
     return GenerationResult(
-        "".join(text), reason, usage, failure, None, 0.0, calls.calls(), stop_sequence=stop_sequence
+        parts.text,
+        reason,
+        usage,
+        failure,
+        None,
+        0.0,
+        parts.calls(),
+        stop_sequence=stop_sequence,
+        reasoning=parts.reasoning,
+        reasoning_summary=parts.reasoning_summary,
+        refusal=parts.refusal,
+        logprobs=parts.logprobs,
     )

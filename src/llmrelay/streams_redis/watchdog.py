@@ -20,7 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from llmrelay.providers.base import Finished, TextDelta
+from llmrelay.answer import AnswerParts
+from llmrelay.providers.base import Finished
 from llmrelay.store import Store
 from llmrelay.store.records import utcnow
 from llmrelay.streams import Failure, LogEvent
@@ -80,7 +81,11 @@ class Watchdog:
         if events and isinstance(events[-1], Finished):
             await self._redis.hdel(keys.running, generation_id)  # it ended; only the cleanup was lost
             return False
-        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+        parts = AnswerParts()
+        for event in events:
+            parts.add(event)
+        # What the person read of it (as conversations store it: its text, then a refusal).
+        text = parts.text + parts.refusal
         if self._store is not None:
             await self._store.interrupt_answer(generation_id, text)
         pipe = self._redis.pipeline(transaction=False)

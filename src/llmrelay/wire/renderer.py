@@ -54,6 +54,30 @@ class Renderer(ABC):
                 yield chunk
 
 
+class ChoicesRenderer(Renderer):
+    """A format that can show several answers to one request in one response, each by its
+    index (Chat Completions' and legacy completions' `choices`, for `n` > 1).
+
+    `render_choice(index, event)` renders one event of answer `index`'s log; the stream ends
+    when the last answer's `Finished` has been rendered, or at once when `ended` turns true (an
+    answer failed: the error went out, and the others are stopped). `whole_choices(results)`
+    is the non-streamed answer with all of them. One answer is index 0 of the same format."""
+
+    ended: bool = False
+
+    @abstractmethod
+    def render_choice(self, index: int, event: LogEvent) -> bytes | None: ...
+
+    @abstractmethod
+    def whole_choices(self, results: Sequence[GenerationResult]) -> Response: ...
+
+    def render(self, seq: int, event: LogEvent) -> bytes | None:
+        return self.render_choice(0, event)
+
+    def whole(self, result: GenerationResult) -> Response:
+        return self.whole_choices([result])
+
+
 def stored_events(
     text: str,
     usage: Usage | None,

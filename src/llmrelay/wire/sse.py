@@ -11,8 +11,9 @@ flush. Generation ids never contain a dot.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -78,6 +79,56 @@ async def follow(
         chunk = b"".join(filter(None, (render(seq, event) for seq, event in batch)))
         if chunk:
             yield chunk
+
+
+class ChoiceEncoder(Protocol):
+    """What `follow_choices` needs of a renderer (wire.renderer.ChoicesRenderer)."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def render_choice(self, index: int, event: LogEvent) -> bytes | None: ...
+
+
+async def follow_choices(
+    generations: Sequence[GenerationHandle], renderer: ChoiceEncoder, first: bytes | None = None
+) -> AsyncIterator[bytes]:
+    """Several generations' events (n answers to one request) interleaved as they come, each
+    rendered with its answer's index; a batch of one answer's events becomes one write. Each
+    log is followed by its own task; leaving (or `renderer.ended`) stops following them all,
+    which detaches their listeners (so answers nobody reads stop)."""
+    if first:
+        yield first
+    batches: asyncio.Queue[tuple[int, list[tuple[int, LogEvent]] | None]] = asyncio.Queue()
+
+    async def pump(index: int, generation: GenerationHandle) -> None:
+        try:
+            async for batch in generation.listen(0):
+                batches.put_nowait((index, batch))
+        finally:
+            batches.put_nowait((index, None))
+
+    tasks = [
+        asyncio.get_running_loop().create_task(pump(index, generation), name=f"follow-{generation.id}")
+        for index, generation in enumerate(generations)
+    ]
+    try:
+        following = len(tasks)
+        while following:
+            index, batch = await batches.get()
+            if batch is None:
+                following -= 1
+                continue
+            render = renderer.render_choice
+            chunk = b"".join(filter(None, (render(index, event) for _, event in batch)))
+            if chunk:
+                yield chunk
+            if renderer.ended:
+                return
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def event_stream(body: AsyncIterator[bytes], ping: ServerSentEvent | None = None) -> EventSourceResponse:

@@ -114,7 +114,8 @@ def test_echo_puts_the_prompt_before_the_completion(client: openai.OpenAI) -> No
 @pytest.mark.parametrize(
     ("params", "param"),
     [
-        ({"n": 2}, "n"),
+        ({"n": 9}, "n"),  # above the most choices one request may ask for (8)
+        ({"n": 0}, "n"),
         ({"best_of": 3}, "best_of"),
         ({"logprobs": 1}, "logprobs"),
         ({"suffix": "}\n"}, "suffix"),

@@ -255,9 +255,12 @@ def test_unknown_model_is_not_found(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"n": 2}, "n"),
+        ({"n": 9}, "n"),  # above the most choices one request may ask for (8)
+        ({"n": 0}, "n"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
-        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": True}, "logprobs"),  # the scripted model gives no log probabilities
+        ({"top_logprobs": 2}, "top_logprobs"),  # without logprobs: true
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"temperature": 3}, "temperature"),

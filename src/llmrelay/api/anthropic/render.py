@@ -36,7 +36,15 @@ from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 
 from llmrelay.api.anthropic.errors import as_response, failure_body, from_failure
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    RefusalDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from llmrelay.streams import Failure, GenerationResult, LogEvent
 from llmrelay.wire import sse
 from llmrelay.wire.renderer import Renderer
@@ -153,11 +161,12 @@ class MessagesRenderer(Renderer):
     def whole(self, result: GenerationResult) -> Response:
         stop = stop_of(result.finish_reason, result.stop_sequence)
         tokens = tokens_of(result.usage)
-        body = message_body(self.message_id, self.model, result.text, stop, tokens, result.tool_calls)
+        body = message_body(self.message_id, self.model, result.said, stop, tokens, result.tool_calls)
         return JSONResponse(body)
 
     def render(self, seq: int, item: LogEvent) -> bytes | None:
-        if isinstance(item, TextDelta):
+        if isinstance(item, TextDelta | RefusalDelta):
+            # The Messages API has no refusal block: a refusal is the text a person reads.
             delta = {"type": "text_delta", "text": item.text}
             return event("content_block_delta", {"index": 0, "delta": delta})
         if isinstance(item, ToolCallDelta):

@@ -24,6 +24,9 @@ JSON_OR_SSE: dict[int | str, dict[str, Any]] = {
     }
 }
 
+# The most answers one request may ask for (`n`): each is a generation of its own.
+MAX_CHOICES = 8
+
 Temperature = Field(None, ge=0, le=2, description="Sampling temperature, 0 to 2.")
 TopP = Field(None, ge=0, le=1, description="Nucleus sampling, 0 to 1.")
 
@@ -134,6 +137,7 @@ _OPTIONAL_PARAMS = (
     ("presence_penalty", "presence_penalty"),
     ("frequency_penalty", "frequency_penalty"),
     ("stop", "stop"),
+    ("logprobs", "logprobs"),
 )
 
 
@@ -142,6 +146,13 @@ def beyond_provider(provider: Provider, request: GenerationRequest) -> OpenAIErr
     its API lacks): never silently dropped. (Images are checked where the content is read.)"""
     cannot = provider.info.cannot
     for field, param in _OPTIONAL_PARAMS:
-        if field in cannot and getattr(request, field) not in (None, (), 0):
+        if field in cannot and _asked(request, field):
             return refuse(param, f"the model's provider ({provider.info.name}) cannot honour it.")
     return None
+
+
+def _asked(request: GenerationRequest, field: str) -> bool:
+    value = getattr(request, field)
+    if field == "logprobs":
+        return value is not None  # logprobs with no alternatives is 0, and asked for
+    return value not in (None, (), 0)

@@ -48,9 +48,10 @@ from llmrelay.providers.upstream_http import Transport, http_client, transport_f
 
 class AnthropicProvider:
     name = "anthropic"
-    # What the Messages API lacks: no seed, no penalties. (Of response_format it has JSON
-    # schemas only: `shapes.output_config` refuses a bare JSON-object mode.)
-    cannot = frozenset({"seed", "presence_penalty", "frequency_penalty"})
+    # What the Messages API lacks: no seed, no penalties, no log probabilities. (Of
+    # response_format it has JSON schemas only: `shapes.output_config` refuses a bare
+    # JSON-object mode.)
+    cannot = frozenset({"seed", "presence_penalty", "frequency_penalty", "logprobs"})
 
     def __init__(
         self,

@@ -1,7 +1,9 @@
 """The `openai-compatible` backend: Chat Completions through `AsyncOpenAI(base_url=…)`.
 
 For servers that speak OpenAI's older, more widely copied API: vLLM, llama.cpp's server,
-Ollama, LM Studio. Each chunk carries a delta in `choices[0].delta.content`; the last choice
+Ollama, LM Studio. Each chunk carries a delta in `choices[0].delta.content` (and, where the
+server sends them, `reasoning_content` / `reasoning`, `refusal` and the tokens' `logprobs`,
+kept apart from the text); the last choice
 chunk has a `finish_reason`; with `stream_options.include_usage` a final chunk with no choices
 carries the usage. A stream that ends without a `finish_reason` was cut short, and says so (the
 shared `OpenAISDKProvider.stream` reads the body, closes it and translates failures).
@@ -17,6 +19,10 @@ from llmrelay.providers.base import (
     FinishReason,
     GenerationRequest,
     ProviderEvent,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     Usage,
 )
@@ -107,17 +113,34 @@ class ChatParser(StreamParser):
             # Read on: the usage chunk comes after the finishing one.
             self._finish = choice["finish_reason"]
             self.complete = True
+        logprobs = choice.get("logprobs")
         if "text" in choice:  # a legacy /completions chunk (a raw prompt)
             legacy: str | None = choice["text"]
+            if legacy and logprobs:
+                self.pending.append(TextDelta(legacy, legacy_logprobs(logprobs)))
+                return None
             return legacy
         # Some servers leave `delta` out of the finishing chunk; the first chunk often
         # carries only the role, with "" as content.
         delta = choice.get("delta") or {}
+        # Reasoning first: a server that sends it and text in one chunk reasoned before answering.
+        # vLLM, DeepSeek and llama.cpp's server name it `reasoning_content`; newer vLLM and
+        # OpenRouter `reasoning`.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            self.pending.append(ReasoningDelta(reasoning))
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self.pending.append(RefusalDelta(refusal))
+        text: str | None = delta.get("content")
+        if text and (logprobs or self.pending):
+            # Through `pending`, to keep the order, and with its tokens' log probabilities.
+            self.pending.append(TextDelta(text, chat_logprobs(logprobs) if logprobs else ()))
+            text = None
         calls = delta.get("tool_calls")
         if calls:
             for position, call in enumerate(calls):
                 self.pending.append(_tool_call_delta(call, position))
-        text: str | None = delta.get("content")
         return text
 
     def closing_events(self) -> Iterable[ProviderEvent]:
@@ -137,3 +160,34 @@ def _tool_call_delta(call: dict[str, Any], position: int) -> ToolCallDelta:
         name=function.get("name") or None,
         arguments=function.get("arguments") or "",
     )
+
+
+def chat_logprobs(logprobs: dict[str, Any]) -> tuple[TokenLogprob, ...]:
+    """A chunk's `choices[0].logprobs.content`, as given (bytes too: a token may be part of a
+    character)."""
+    return tuple(_token(item, alternatives=True) for item in logprobs.get("content") or ())
+
+
+def _token(item: dict[str, Any], *, alternatives: bool) -> TokenLogprob:
+    raw = item.get("bytes")
+    top = tuple(_token(t, alternatives=False) for t in item.get("top_logprobs") or ()) if alternatives else ()
+    return TokenLogprob(str(item["token"]), float(item["logprob"]), None if raw is None else tuple(raw), top)
+
+
+def legacy_logprobs(logprobs: dict[str, Any]) -> tuple[TokenLogprob, ...]:
+    """The legacy endpoint's parallel lists (tokens, token_logprobs, top_logprobs as
+    {token: logprob}) as tokens with their alternatives, most likely first."""
+    tokens = logprobs.get("tokens") or []
+    values = logprobs.get("token_logprobs") or []
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
+    out = []
+    for token, value, top in zip(tokens, values, tops, strict=False):
+        ranked = sorted((top or {}).items(), key=lambda pair: pair[1], reverse=True)
+        out.append(
+            TokenLogprob(
+                str(token),
+                float(value) if value is not None else 0.0,
+                top=tuple(TokenLogprob(str(t), float(v)) for t, v in ranked),
+            )
+        )
+    return tuple(out)

@@ -1,9 +1,9 @@
 """The `openai` backend: OpenAI's Responses API, streamed through `AsyncOpenAI`.
 
 One request per generation: `responses.create(stream=True)` with the conversation as a message
-list. Of the stream's many events, three kinds matter here: text deltas, the one terminal event
-(`response.completed` / `response.incomplete`, with usage) and failures (`response.failed`,
-`error`). A stream that ends without a terminal event was cut short, and says so (the shared
+list. Of the stream's many events, these matter here: text deltas, refusal deltas, reasoning
+(summary) text deltas, function calls, the one terminal event (`response.completed` /
+`response.incomplete`, with usage) and failures (`response.failed`, `error`). A stream that ends without a terminal event was cut short, and says so (the shared
 `OpenAISDKProvider.stream` reads the body, closes it and translates failures).
 """
 
@@ -18,6 +18,8 @@ from llmrelay.providers.base import (
     FinishReason,
     GenerationRequest,
     ProviderEvent,
+    ReasoningDelta,
+    RefusalDelta,
     ToolCallDelta,
     Usage,
 )
@@ -28,16 +30,17 @@ from llmrelay.providers.openai_sdk.client import (
 )
 from llmrelay.providers.openai_sdk.shapes import responses_extras, responses_input
 
-# Text the model streams: its answer, or its refusal (which a person should see too).
-_TEXT_EVENTS = frozenset({"response.output_text.delta", "response.refusal.delta"})
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
+# The reasoning a model shows: a summary of it (OpenAI's models), or the reasoning itself
+# (open-weight models behind a Responses server, such as vLLM's).
+_REASONING_EVENTS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 
 
 class ResponsesProvider(OpenAISDKProvider):
     name = "openai"
     path = "/responses"
     # The Responses API has no stop sequences, seed, penalties or top_k: asked for, they are a 400.
-    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k"})
+    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k", "logprobs"})
 
     def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         # The Responses API has no raw completion: a raw prompt goes as one user message.
@@ -62,12 +65,21 @@ class ResponsesParser(StreamParser):
         self._response: dict[str, Any] = {}
         # Function call items by their item id / output index -> llmrelay's call index.
         self._calls: dict[object, int] = {}
+        # Which reasoning part (item, summary or content index) the last reasoning came from.
+        self._reasoning_part: tuple[object, object] | None = None
 
     def read_event(self, event: dict[str, Any]) -> str | None:
         kind = event.get("type")
-        if kind in _TEXT_EVENTS:
+        if kind == "response.output_text.delta":
             delta: str | None = event.get("delta")
             return delta
+        if kind == "response.refusal.delta":
+            if event.get("delta"):
+                self.pending.append(RefusalDelta(event["delta"]))
+            return None
+        if kind in _REASONING_EVENTS:
+            self._reasoning(event, summary=kind == "response.reasoning_summary_text.delta")
+            return None
         if kind == "response.function_call_arguments.delta":
             index = self._calls.get(event.get("item_id"), self._calls.get(event.get("output_index")))
             if index is not None:
@@ -97,6 +109,18 @@ class ResponsesParser(StreamParser):
         elif kind == "error":
             raise ReportedFailure(event.get("message"), event.get("code"))
         return None
+
+    def _reasoning(self, event: dict[str, Any], *, summary: bool) -> None:
+        """Reasoning text, or a summary of it, as one run of text: a new part of it (the next
+        summary paragraph, or another reasoning item) starts after a blank line."""
+        delta = event.get("delta")
+        if not delta:
+            return
+        part = (event.get("item_id"), event.get("summary_index", event.get("content_index")))
+        if self._reasoning_part is not None and part != self._reasoning_part:
+            delta = "\n\n" + delta
+        self._reasoning_part = part
+        self.pending.append(ReasoningDelta(delta, summary=summary))
 
     def closing_events(self) -> Iterable[ProviderEvent]:
         usage = self._response.get("usage")

@@ -70,6 +70,13 @@ def chat_extras(request: GenerationRequest) -> dict[str, Any]:
         value = getattr(request, name)
         if value is not None:
             params[name] = value
+    if request.logprobs is not None:
+        if request.prompt is not None:
+            params["logprobs"] = request.logprobs  # the legacy endpoint: how many alternatives
+        else:
+            params["logprobs"] = True
+            if request.logprobs:
+                params["top_logprobs"] = request.logprobs
     return params
 
 

@@ -1,7 +1,9 @@
 """Chat Completions' output shapes: the whole `chat.completion`, and the stream of chunks.
 
 The stream is what OpenAI sends: a first chunk with the assistant role, one chunk per text
-delta, a last chunk with `finish_reason`, then (with `stream_options.include_usage`) a chunk
+delta (with its tokens' `logprobs` when asked; reasoning as `delta.reasoning_content`, the name
+vLLM, DeepSeek and llama.cpp's server use; a refusal as `delta.refusal`), a last chunk with
+`finish_reason` (per choice, for n > 1), then (with `stream_options.include_usage`) a chunk
 with no choices and the usage, then `data: [DONE]`. A failure after the stream started is a
 chunk `{"error": {...}}`, which OpenAI's SDKs raise as an `APIError`.
 """
@@ -9,17 +11,28 @@ chunk `{"error": {...}}`, which OpenAI's SDKs raise as an `APIError`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from llmrelay.accounting import token_pair
+from llmrelay.accounting import summed, token_pair
 from llmrelay.api.openai.errors import error_response, failure_body
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from llmrelay.streams import Failure, GenerationResult, LogEvent
 from llmrelay.wire import sse
-from llmrelay.wire.renderer import Renderer
+from llmrelay.wire.renderer import ChoicesRenderer
 
 # Provider finish reasons as Chat Completions names them (a cancelled answer has no reader).
 FINISH_REASONS: dict[FinishReason, str] = {
@@ -60,19 +73,45 @@ def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
     return {"index": delta.index, "function": {"arguments": delta.arguments}}
 
 
+def logprob_body(logprob: TokenLogprob, *, alternatives: bool = True) -> dict[str, Any]:
+    """One token's log probability as Chat Completions shows it (`top_logprobs` on the token,
+    not on its alternatives)."""
+    raw = list(logprob.bytes) if logprob.bytes is not None else list(logprob.token.encode("utf-8"))
+    body: dict[str, Any] = {"token": logprob.token, "logprob": logprob.logprob, "bytes": raw}
+    if alternatives:
+        body["top_logprobs"] = [logprob_body(top, alternatives=False) for top in logprob.top]
+    return body
+
+
+def logprobs_body(logprobs: tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    return {"content": [logprob_body(logprob) for logprob in logprobs], "refusal": None}
+
+
+def message_body(result: GenerationResult) -> dict[str, Any]:
+    """The assistant's message: its text (null when it only called tools or refused), its
+    refusal, its calls, and (as vLLM and DeepSeek name it) the reasoning it showed."""
+    text = result.text
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text or (None if result.tool_calls or result.refusal else ""),
+        "refusal": result.refusal or None,
+    }
+    if result.reasoning:
+        message["reasoning_content"] = result.reasoning
+    if result.tool_calls:
+        message["tool_calls"] = [tool_call_body(call) for call in result.tool_calls]
+    return message
+
+
 def completion(
     completion_id: str,
     model: str,
     created: int,
-    text: str,
-    reason: FinishReason,
-    usage: Usage | None,
-    tool_calls: tuple[ToolCall, ...] = (),
+    results: Sequence[GenerationResult],
+    *,
+    logprobs: bool = False,
 ) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
-    if tool_calls:
-        message["content"] = text or None
-        message["tool_calls"] = [tool_call_body(call) for call in tool_calls]
+    """The whole `chat.completion`: one choice per answer, the tokens they spent together."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -81,26 +120,37 @@ def completion(
         "system_fingerprint": None,
         "choices": [
             {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": FINISH_REASONS[reason],
+                "index": index,
+                "message": message_body(result),
+                "logprobs": logprobs_body(result.logprobs) if logprobs else None,
+                "finish_reason": FINISH_REASONS[result.finish_reason],
             }
+            for index, result in enumerate(results)
         ],
-        "usage": usage_body(usage),
+        "usage": usage_body(summed([result.usage for result in results])),
     }
 
 
-class ChunkRenderer(Renderer):
+class ChunkRenderer(ChoicesRenderer):
     """A generation as Chat Completions shows it: `chat.completion.chunk` events, or the whole
-    `chat.completion`; a failure before start in OpenAI's error body."""
+    `chat.completion`; a failure before start in OpenAI's error body.
 
-    def __init__(self, completion_id: str, model: str, *, include_usage: bool) -> None:
+    With `choices` > 1 (n), the answers' chunks interleave as they come, each with its index;
+    each ends with its own `finish_reason` chunk, and the usage chunk (their sum) and `[DONE]`
+    follow the last one's."""
+
+    def __init__(
+        self, completion_id: str, model: str, *, include_usage: bool, choices: int = 1, logprobs: bool = False
+    ) -> None:
         self.completion_id = completion_id
         self.model = model
         self.include_usage = include_usage
+        self.choices = choices
+        # Whether the request asked for log probabilities (every choice then carries a list).
+        self.logprobs = logprobs
         self.created = int(time.time())
-        self._usage: Usage | None = None
+        self._usage: list[Usage | None] = [None] * choices
+        self._running = choices
         # The parts of a chunk that never change, serialised once (bench/notes.md: per-token cost).
         self._prefix = sse.dumps(
             {
@@ -112,43 +162,55 @@ class ChunkRenderer(Renderer):
             }
         )[:-1]
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        choices = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+    def chunk(
+        self,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        *,
+        index: int = 0,
+        logprobs: dict[str, Any] | None = None,
+    ) -> bytes:
+        choices = [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}]
         tail = ',"usage":null}' if self.include_usage else "}"
         return sse.encode(f'{self._prefix},"choices":{sse.dumps(choices)}{tail}')
 
     def opening(self) -> bytes:
-        return self.chunk({"role": "assistant", "content": "", "refusal": None})
+        role = {"role": "assistant", "content": "", "refusal": None}
+        return b"".join(self.chunk(role, index=index) for index in range(self.choices))
 
     def failure(self, failure: Failure) -> Response:
         return error_response(failure)
 
-    def whole(self, result: GenerationResult) -> Response:
-        body = completion(
-            self.completion_id,
-            self.model,
-            self.created,
-            result.text,
-            result.finish_reason,
-            result.usage,
-            result.tool_calls,
-        )
+    def whole_choices(self, results: Sequence[GenerationResult]) -> Response:
+        body = completion(self.completion_id, self.model, self.created, results, logprobs=self.logprobs)
         return JSONResponse(body)
 
-    def render(self, seq: int, event: LogEvent) -> bytes | None:
+    def render_choice(self, index: int, event: LogEvent) -> bytes | None:
         if isinstance(event, TextDelta):
-            return self.chunk({"content": event.text})
+            if event.logprobs:
+                return self.chunk(
+                    {"content": event.text}, index=index, logprobs=logprobs_body(event.logprobs)
+                )
+            return self.chunk({"content": event.text}, index=index)
         if isinstance(event, ToolCallDelta):
-            return self.chunk({"tool_calls": [tool_call_delta(event)]})
+            return self.chunk({"tool_calls": [tool_call_delta(event)]}, index=index)
+        if isinstance(event, ReasoningDelta):
+            return self.chunk({"reasoning_content": event.text}, index=index)
+        if isinstance(event, RefusalDelta):
+            return self.chunk({"refusal": event.text}, index=index)
         if isinstance(event, Usage):
-            self._usage = event
+            self._usage[index] = event
             return None
         if isinstance(event, Failure):
+            self.ended = True  # the client's SDK raises on it: the other answers stop
             return sse.encode(sse.dumps(failure_body(event)))
         if isinstance(event, Finished):
             if event.reason == "error":
                 return None  # the error chunk said it all
-            out = self.chunk({}, FINISH_REASONS[event.reason])
+            out = self.chunk({}, FINISH_REASONS[event.reason], index=index)
+            self._running -= 1
+            if self._running:
+                return out
             if self.include_usage:
                 usage = {
                     "id": self.completion_id,
@@ -157,7 +219,7 @@ class ChunkRenderer(Renderer):
                     "model": self.model,
                     "system_fingerprint": None,
                     "choices": [],
-                    "usage": usage_body(self._usage),
+                    "usage": usage_body(summed(self._usage)),
                 }
                 out += sse.encode(sse.dumps(usage))
             return out + sse.encode("[DONE]")

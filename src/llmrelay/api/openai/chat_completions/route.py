@@ -1,6 +1,7 @@
 """`POST /v1/chat/completions`: Chat Completions, streamed or not, on the answer pipeline.
 
 Nobody resumes a /v1 stream, so when its client leaves the upstream generation stops at once.
+`n` answers are n generations of the same request (pipeline.start_choices), shown together.
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ async def chat_completions(
     if problem is not None:
         raise problem
     completion_id = f"chatcmpl-{secrets.token_hex(16)}"
-    permit = await pipeline.admit(caller, provider, generation_request)
-    generation = pipeline.start(
+    n = body.n or 1
+    permit = await pipeline.admit(caller, provider, generation_request, copies=n)
+    generations = pipeline.start_choices(
         provider,
         generation_request,
         Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
-        resumable=False,
+        n=n,
         generation_id=completion_id,
         meta={"route": ROUTE, "model": body.model},
         permit=permit,
@@ -59,5 +61,7 @@ async def chat_completions(
         completion_id,
         body.model,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        choices=n,
+        logprobs=generation_request.logprobs is not None,
     )
-    return await pipeline.answer(request, generation, renderer, stream=bool(body.stream))
+    return await pipeline.answer_choices(request, generations, renderer, stream=bool(body.stream))

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from llmrelay.api.openai.errors import OpenAIError
 from llmrelay.api.openai.params import (
+    MAX_CHOICES,
     StreamOptions,
     Strict,
     Temperature,
@@ -86,6 +87,7 @@ class ChatCompletionRequest(Strict):
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+    # Answers to the prompt, each its own generation (pipeline.start_choices).
     n: int | None = Field(None, ge=1)
     tools: list[ToolIn] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
@@ -101,11 +103,12 @@ class ChatCompletionRequest(Strict):
     service_tier: str | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+    # Passed to the provider; refused where it cannot give them (`params.beyond_provider`).
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     # Known to OpenAI, refused by `unsupported()` unless neutral.
     functions: list[Any] | None = None
     function_call: Any = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
     logit_bias: dict[str, Any] | None = None
     modalities: list[str] | None = None
     audio: Any = None
@@ -117,8 +120,13 @@ class ChatCompletionRequest(Strict):
 
 def unsupported_chat(body: ChatCompletionRequest) -> OpenAIError | None:
     """The first parameter this server cannot honour, as a 400; None when all is well."""
-    if body.n is not None and body.n > 1:
-        return refuse("n", "only n=1 is supported (one answer per request).")
+    if body.n is not None and body.n > MAX_CHOICES:
+        return OpenAIError(
+            400,
+            f"n: at most {MAX_CHOICES} choices per request (each is its own generation); got {body.n}.",
+            param="n",
+            code="integer_above_max_value",
+        )
     if body.functions or body.function_call not in (None, "none", "auto"):
         name = "functions" if body.functions else "function_call"
         return refuse(name, "the deprecated functions API is not supported; send tools and tool_choice.")
@@ -140,8 +148,10 @@ def unsupported_chat(body: ChatCompletionRequest) -> OpenAIError | None:
                 param="response_format.json_schema",
                 code="missing_required_parameter",
             )
-    if body.logprobs or body.top_logprobs:
-        return refuse("logprobs" if body.logprobs else "top_logprobs", "log probabilities are not supported.")
+    if body.top_logprobs is not None and not body.logprobs:
+        return OpenAIError(
+            400, "top_logprobs: set logprobs to true to use top_logprobs.", param="top_logprobs"
+        )
     if body.logit_bias:
         return refuse("logit_bias", "logit_bias is not supported.")
     if body.modalities not in (None, ["text"]):
@@ -223,4 +233,5 @@ def generation_request(body: ChatCompletionRequest, messages: list[ChatMessage])
         seed=body.seed,
         presence_penalty=body.presence_penalty,
         frequency_penalty=body.frequency_penalty,
+        logprobs=(body.top_logprobs or 0) if body.logprobs else None,
     )

@@ -53,17 +53,19 @@ async def completions(
         seed=body.seed,
         presence_penalty=body.presence_penalty,
         frequency_penalty=body.frequency_penalty,
+        logprobs=body.logprobs,
     )
     problem = beyond_provider(provider, generation_request)
     if problem is not None:
         raise problem
     completion_id = f"cmpl-{secrets.token_hex(16)}"
-    permit = await pipeline.admit(caller, provider, generation_request)
-    generation = pipeline.start(
+    n = body.n or 1
+    permit = await pipeline.admit(caller, provider, generation_request, copies=n)
+    generations = pipeline.start_choices(
         provider,
         generation_request,
         Identity(route=ROUTE, model=body.model, key_id=caller.key_id, owner=caller.owner),
-        resumable=False,
+        n=n,
         generation_id=completion_id,
         meta={"route": ROUTE, "model": body.model},
         permit=permit,
@@ -74,5 +76,7 @@ async def completions(
         body.model,
         echo=prompt if body.echo else None,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        choices=n,
+        logprobs=body.logprobs is not None,
     )
-    return await pipeline.answer(request, generation, renderer, stream=bool(body.stream))
+    return await pipeline.answer_choices(request, generations, renderer, stream=bool(body.stream))

@@ -1,9 +1,10 @@
 """The request body of /v1/completions (legacy text completion), and what of it is refused.
 
 Editors' autocompletion still speaks this API: a raw `prompt` continued as it is, no chat
-template. llmrelay continues one prompt per request (a string, or a list of one string); the
-rest of what OpenAI knows but llmrelay cannot honour is a 400 naming the parameter. `echo` is
-honoured (the prompt is put before the answer).
+template. llmrelay continues one prompt per request (a string, or a list of one string), `n`
+times if asked; the rest of what OpenAI knows but llmrelay cannot honour is a 400 naming the
+parameter. `echo` is honoured (the prompt is put before the answer), and `logprobs` where the
+provider gives them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from llmrelay.api.openai.errors import OpenAIError
-from llmrelay.api.openai.params import StreamOptions, Strict, Temperature, TopP, refuse
+from llmrelay.api.openai.params import MAX_CHOICES, StreamOptions, Strict, Temperature, TopP, refuse
 
 # OpenAI's default for this endpoint, much shorter than Chat's: a completion is a few words.
 DEFAULT_MAX_TOKENS = 16
@@ -33,22 +34,28 @@ class CompletionRequest(Strict):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     # Accepted and ignored: it changes nothing about the answer's text.
     user: str | None = None
+    # Log probabilities with this many alternatives per token; refused where the provider
+    # cannot give them (`params.beyond_provider`).
+    logprobs: int | None = Field(None, ge=0, le=5)
+    # Completions of the prompt, each its own generation (pipeline.start_choices).
+    n: int | None = Field(None, ge=1)
     # Known to OpenAI, refused by `unsupported_completion()` unless neutral.
     suffix: str | None = None
-    logprobs: int | None = Field(None, ge=0, le=5)
     best_of: int | None = Field(None, ge=1)
-    n: int | None = Field(None, ge=1)
     logit_bias: dict[str, float] | None = None
 
 
 def unsupported_completion(body: CompletionRequest) -> OpenAIError | None:
     """The first parameter this server cannot honour, as a 400; None when all is well."""
-    if body.n is not None and body.n > 1:
-        return refuse("n", "only n=1 is supported (one completion per request).")
+    if body.n is not None and body.n > MAX_CHOICES:
+        return OpenAIError(
+            400,
+            f"n: at most {MAX_CHOICES} completions per request (each is its own generation); got {body.n}.",
+            param="n",
+            code="integer_above_max_value",
+        )
     if body.best_of is not None and body.best_of > 1:
-        return refuse("best_of", "only best_of=1 is supported (one completion is generated).")
-    if body.logprobs is not None:
-        return refuse("logprobs", "log probabilities are not supported.")
+        return refuse("best_of", "only best_of=1 is supported (each completion is returned; use n).")
     if body.suffix:
         return refuse("suffix", "insertion (text after the completion, fill-in-the-middle) is not supported.")
     if body.logit_bias:

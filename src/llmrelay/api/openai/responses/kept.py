@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmrelay.api.openai.responses.shape import ResponseShape
+from llmrelay.api.openai.responses.shape import Output, ResponseShape
 from llmrelay.auth import Caller
 from llmrelay.providers.base import ChatMessage, ToolCall
 from llmrelay.store import ResponseRecord, Store
@@ -36,21 +36,33 @@ def _call_of(item: dict[str, Any]) -> ToolCall:
     return ToolCall(str(item["id"]), str(item["name"]), str(item["arguments"]))
 
 
-def history_json(messages: list[ChatMessage], answer_calls: tuple[ToolCall, ...] = ()) -> str:
-    """The conversation up to a response, and the calls its answer made. Without calls, the
-    plain list of messages (the format rows have had from the start)."""
+def history_json(
+    messages: list[ChatMessage], answer_calls: tuple[ToolCall, ...] = (), answer_refusal: str = ""
+) -> str:
+    """The conversation up to a response, and the calls its answer made and its refusal (the
+    answer's text is the record's `output_text`; its reasoning is not kept). Without either,
+    the plain list of messages (the format rows have had from the start)."""
     items = [_message_json(m) for m in messages]
-    if not answer_calls:
+    if not answer_calls and not answer_refusal:
         return json.dumps(items, ensure_ascii=False)
-    document = {"input": items, "answer_tool_calls": [_call_json(call) for call in answer_calls]}
+    document: dict[str, Any] = {"input": items}
+    if answer_calls:
+        document["answer_tool_calls"] = [_call_json(call) for call in answer_calls]
+    if answer_refusal:
+        document["answer_refusal"] = answer_refusal
     return json.dumps(document, ensure_ascii=False)
 
 
-def _document(record: ResponseRecord) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _document(record: ResponseRecord) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """(input items, the answer's calls, its refusal)."""
     data = json.loads(record.input_json)
     if isinstance(data, dict):
-        return list(data["input"]), list(data.get("answer_tool_calls") or [])
-    return list(data), []
+        return (
+            list(data["input"]),
+            list(data.get("answer_tool_calls") or []),
+            str(data.get("answer_refusal") or ""),
+        )
+    return list(data), [], ""
 
 
 def answer_calls(record: ResponseRecord) -> tuple[ToolCall, ...]:
@@ -60,11 +72,18 @@ def answer_calls(record: ResponseRecord) -> tuple[ToolCall, ...]:
         return ()
 
 
+def answer_refusal(record: ResponseRecord) -> str:
+    try:
+        return _document(record)[2]
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
 def history_of(record: ResponseRecord) -> list[ChatMessage]:
     """The conversation a kept response continues: its input, then its answer (with the calls
     it made, whose results the next input brings)."""
     try:
-        items, _ = _document(record)
+        items, _, _ = _document(record)
         messages = [
             ChatMessage(
                 item["role"],
@@ -77,7 +96,9 @@ def history_of(record: ResponseRecord) -> list[ChatMessage]:
         ]
     except (ValueError, KeyError, TypeError):
         messages = []  # a damaged row: continue from the answer alone rather than fail
-    return [*messages, ChatMessage("assistant", record.output_text, tool_calls=answer_calls(record))]
+    # A refusal is what the model said in place of an answer: the next turn sees it so.
+    said = record.output_text or answer_refusal(record)
+    return [*messages, ChatMessage("assistant", said, tool_calls=answer_calls(record))]
 
 
 async def kept_response(store: Store, caller: Caller, response_id: str) -> ResponseRecord | None:
@@ -93,15 +114,13 @@ def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history:
         if not shape.store or (result.finish_reason == "cancelled" and not shape.background):
             return
         usage = result.usage
-        status = shape.finished(result.text, result.finish_reason, usage, result.failure, result.tool_calls)[
-            "status"
-        ]
+        status = shape.finished(Output.of(result), result.finish_reason, usage, result.failure)["status"]
         await store.save_response(
             ResponseRecord(
                 id=shape.id,
                 previous_response_id=shape.previous_response_id,
                 model=shape.model,
-                input_json=history_json(history, result.tool_calls),
+                input_json=history_json(history, result.tool_calls, result.refusal),
                 output_text=result.text,
                 status=status,
                 input_tokens=usage.input_tokens if usage else None,

@@ -3,7 +3,8 @@
 A streamed response is the full sequence OpenAI sends, each event with its `sequence_number`:
 `response.created`, `response.in_progress`, `response.output_item.added`,
 `response.content_part.added`, `response.output_text.delta`…, `response.output_text.done`,
-`response.content_part.done`, `response.output_item.done`, and one terminal event:
+`response.content_part.done`, `response.output_item.done` (and the like for reasoning items,
+refusal parts and function calls), and one terminal event:
 `response.completed`, `response.incomplete` (cut at max_output_tokens) or `response.failed`.
 """
 
@@ -15,8 +16,24 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from llmrelay.api.openai.errors import error_response
-from llmrelay.api.openai.responses.shape import ResponseShape, output_text
-from llmrelay.providers.base import Finished, FinishReason, TextDelta, ToolCall, ToolCallDelta, Usage
+from llmrelay.api.openai.responses.shape import (
+    Output,
+    ResponseShape,
+    output_text,
+    reasoning_text,
+    refusal_part,
+    summary_text,
+)
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from llmrelay.streams import Failure, GenerationResult, LogEvent
 from llmrelay.toolcalls import ToolCallAssembler
 from llmrelay.wire import sse
@@ -27,10 +44,13 @@ class EventRenderer(Renderer):
     """A generation as the Responses API shows it: its event stream, or the whole `response`;
     a failure before start in OpenAI's error body.
 
-    Output items open as they appear, numbered in that order: the message with the first text,
-    each function call with its first piece (its arguments then stream as
+    Output items open as they appear, numbered in that order: the reasoning item with the first
+    reasoning (its summary streams as `response.reasoning_summary_text.delta`, reasoning itself
+    as `response.reasoning_text.delta`), the message with the first text or refusal (content
+    parts in the order they open: `output_text`, `refusal` with `response.refusal.delta`), each
+    function call with its first piece (its arguments then stream as
     `response.function_call_arguments.delta`); all are closed at the end, before the terminal
-    event. An answer with neither text nor calls still has its (empty) message."""
+    event. An answer with no output at all still has its (empty) message."""
 
     def __init__(self, shape: ResponseShape, *, starting_after: int = -1) -> None:
         self.shape = shape
@@ -39,10 +59,16 @@ class EventRenderer(Renderer):
         self.starting_after = starting_after
         self._seq = 0
         self._text: list[str] = []
+        self._refusal: list[str] = []
+        self._reasoning: list[str] = []
+        # Whether the reasoning item shows a summary (or the reasoning itself), once opened.
+        self._summary = False
         self._usage: Usage | None = None
         self._failure: Failure | None = None
-        # Output items in the order they opened: "message", or a call's index.
+        # Output items in the order they opened: "reasoning", "message", or a call's index.
         self._items: list[str | int] = []
+        # The message's content parts in the order they opened: "text", "refusal".
+        self._parts: list[str] = []
         self._calls = ToolCallAssembler()
 
     def event(self, kind: str, **data: Any) -> bytes:
@@ -53,18 +79,25 @@ class EventRenderer(Renderer):
         body = {"type": kind, "sequence_number": seq, **data}
         return sse.encode(sse.dumps(body), event=kind)
 
-    def _where(self) -> dict[str, Any]:
+    def _where(self, part: str = "text") -> dict[str, Any]:
         return {
             "item_id": self.shape.message_id,
             "output_index": self._items.index("message"),
-            "content_index": 0,
+            "content_index": self._parts.index(part),
         }
+
+    def _reasoning_where(self) -> dict[str, Any]:
+        where: dict[str, Any] = {
+            "item_id": self.shape.reasoning_id,
+            "output_index": self._items.index("reasoning"),
+        }
+        return where | ({"summary_index": 0} if self._summary else {"content_index": 0})
 
     def failure(self, failure: Failure) -> Response:
         return error_response(failure)
 
     def whole(self, result: GenerationResult) -> Response:
-        body = self.shape.finished(result.text, result.finish_reason, result.usage, None, result.tool_calls)
+        body = self.shape.finished(Output.of(result), result.finish_reason, result.usage, None)
         return JSONResponse(body)
 
     def opening(self) -> bytes:
@@ -79,17 +112,32 @@ class EventRenderer(Renderer):
             "response.output_item.added",
             output_index=len(self._items) - 1,
             item=self.shape.message(None, "in_progress"),
-        ) + self.event("response.content_part.added", **self._where(), part=output_text(""))
+        )
+
+    def _open_part(self, part: str) -> bytes:
+        """The message's part `part` ("text" or "refusal"), opened (and the message) if not yet."""
+        if part in self._parts:
+            return b""
+        out = b"" if "message" in self._items else self._open_message()
+        self._parts.append(part)
+        empty = output_text("") if part == "text" else refusal_part("")
+        return out + self.event("response.content_part.added", **self._where(part), part=empty)
 
     def render(self, seq: int, event: LogEvent) -> bytes | None:
         if isinstance(event, TextDelta):
-            opened = b"" if "message" in self._items else self._open_message()
+            opened = self._open_part("text")
             self._text.append(event.text)
             return opened + self.event(
                 "response.output_text.delta", **self._where(), delta=event.text, logprobs=[]
             )
         if isinstance(event, ToolCallDelta):
             return self._call_piece(event)
+        if isinstance(event, ReasoningDelta):
+            return self._reasoning_piece(event)
+        if isinstance(event, RefusalDelta):
+            opened = self._open_part("refusal")
+            self._refusal.append(event.text)
+            return opened + self.event("response.refusal.delta", **self._where("refusal"), delta=event.text)
         if isinstance(event, Usage):
             self._usage = event
             return None
@@ -99,6 +147,26 @@ class EventRenderer(Renderer):
         if isinstance(event, Finished):
             return self._end(event.reason)
         return None
+
+    def _reasoning_piece(self, delta: ReasoningDelta) -> bytes:
+        out = b""
+        if "reasoning" not in self._items:
+            # The item's kind is its first piece's: a summary, or the reasoning itself.
+            self._summary = delta.summary
+            self._items.append("reasoning")
+            item = self.shape.reasoning(None, self._summary, "in_progress")
+            out = self.event("response.output_item.added", output_index=len(self._items) - 1, item=item)
+            if self._summary:
+                out += self.event(
+                    "response.reasoning_summary_part.added", **self._reasoning_where(), part=summary_text("")
+                )
+            else:
+                out += self.event(
+                    "response.content_part.added", **self._reasoning_where(), part=reasoning_text("")
+                )
+        self._reasoning.append(delta.text)
+        kind = "response.reasoning_summary_text.delta" if self._summary else "response.reasoning_text.delta"
+        return out + self.event(kind, **self._reasoning_where(), delta=delta.text)
 
     def _call_piece(self, delta: ToolCallDelta) -> bytes:
         out = b""
@@ -119,22 +187,25 @@ class EventRenderer(Renderer):
 
     def _end(self, reason: FinishReason) -> bytes:
         text = "".join(self._text)
+        refusal = "".join(self._refusal)
+        reasoning = "".join(self._reasoning)
         calls = self._calls.calls()
-        final = self.shape.finished(text, reason, self._usage, self._failure, calls)
+        shown = Output(text, calls, refusal, reasoning, self._summary, tuple(self._parts))
+        final = self.shape.finished(shown, reason, self._usage, self._failure)
         if final["status"] == "failed":
             return self.event("response.failed", response=final)
-        out = [] if self._items else [self._open_message()]
+        # An answer that neither said anything nor called a tool still has its (empty) message.
+        out = [] if "message" in self._items or calls else [self._open_part("text")]
+        done = "completed" if final["status"] == "completed" else "incomplete"
         output: list[dict[str, Any]] = []
         by_index = dict(zip(sorted(i for i in self._items if isinstance(i, int)), calls, strict=True))
         for position, opened in enumerate(self._items):
             if opened == "message":
-                item = self.shape.message(
-                    text, "completed" if final["status"] == "completed" else "incomplete"
-                )
-                out += [
-                    self.event("response.output_text.done", **self._where(), text=text, logprobs=[]),
-                    self.event("response.content_part.done", **self._where(), part=output_text(text)),
-                ]
+                item = self.shape.message(text, done, refusal, tuple(self._parts))
+                out += self._close_parts(text, refusal)
+            elif opened == "reasoning":
+                item = self.shape.reasoning(reasoning, self._summary, done)
+                out += self._close_reasoning(reasoning)
             elif isinstance(opened, int):
                 call = by_index[opened]
                 item = self.shape.function_call(opened, call, "completed")
@@ -154,3 +225,31 @@ class EventRenderer(Renderer):
         terminal = "response.completed" if final["status"] == "completed" else "response.incomplete"
         out.append(self.event(terminal, response=final))
         return b"".join(out)
+
+    def _close_parts(self, text: str, refusal: str) -> list[bytes]:
+        out = []
+        for part in self._parts:
+            where = self._where(part)
+            if part == "text":
+                out += [
+                    self.event("response.output_text.done", **where, text=text, logprobs=[]),
+                    self.event("response.content_part.done", **where, part=output_text(text)),
+                ]
+            else:
+                out += [
+                    self.event("response.refusal.done", **where, refusal=refusal),
+                    self.event("response.content_part.done", **where, part=refusal_part(refusal)),
+                ]
+        return out
+
+    def _close_reasoning(self, reasoning: str) -> list[bytes]:
+        where = self._reasoning_where()
+        if self._summary:
+            return [
+                self.event("response.reasoning_summary_text.done", **where, text=reasoning),
+                self.event("response.reasoning_summary_part.done", **where, part=summary_text(reasoning)),
+            ]
+        return [
+            self.event("response.reasoning_text.done", **where, text=reasoning),
+            self.event("response.content_part.done", **where, part=reasoning_text(reasoning)),
+        ]

@@ -14,7 +14,7 @@ from typing import Any
 from llmrelay.accounting import token_pair
 from llmrelay.providers.base import FinishReason, ToolCall, Usage
 from llmrelay.store import ResponseRecord, new_id
-from llmrelay.streams import Failure
+from llmrelay.streams import Failure, GenerationResult
 
 # Finish reason -> (status, incomplete_details.reason)
 _STATUS: dict[FinishReason, tuple[str, str | None]] = {
@@ -27,6 +27,30 @@ _STATUS: dict[FinishReason, tuple[str, str | None]] = {
 }
 # What a kept response's status is while its answer runs (background responses).
 RUNNING = frozenset({"queued", "in_progress"})
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a response's output items say: the answer's text, its refusal, the calls it made
+    and the reasoning it showed (`reasoning_summary`: a summary of it, OpenAI's kind).
+    `parts`: the message's content parts in the order they opened (a stream's order)."""
+
+    text: str | None = None
+    calls: tuple[ToolCall, ...] = ()
+    refusal: str = ""
+    reasoning: str = ""
+    reasoning_summary: bool = False
+    parts: tuple[str, ...] = ("text", "refusal")
+
+    @classmethod
+    def of(cls, result: GenerationResult) -> Output:
+        return cls(
+            result.text,
+            result.tool_calls,
+            result.refusal,
+            result.reasoning,
+            result.reasoning_summary,
+        )
 
 
 def new_response_id() -> str:
@@ -71,8 +95,21 @@ class ResponseShape:
         # Derived, so the live stream and the kept copy name the answer's item alike.
         return f"msg_{self.id.removeprefix('resp_')}"
 
-    def message(self, text: str | None, status: str) -> dict[str, Any]:
-        content = [] if text is None else [output_text(text)]
+    @property
+    def reasoning_id(self) -> str:
+        return f"rs_{self.id.removeprefix('resp_')}"
+
+    def message(
+        self, text: str | None, status: str, refusal: str = "", parts: tuple[str, ...] = ("text", "refusal")
+    ) -> dict[str, Any]:
+        """The answer's message item: its text (none while it opens), and a refusal part when
+        the model refused (then no empty text part beside it)."""
+        content = []
+        for part in parts:
+            if part == "text" and text is not None and (text or not refusal):
+                content.append(output_text(text))
+            elif part == "refusal" and refusal:
+                content.append(refusal_part(refusal))
         return {
             "id": self.message_id,
             "type": "message",
@@ -80,6 +117,15 @@ class ResponseShape:
             "role": "assistant",
             "content": content,
         }
+
+    def reasoning(self, text: str | None, summary: bool, status: str) -> dict[str, Any]:
+        """The reasoning item: its summary (OpenAI's models) or its text (open-weight models)."""
+        item: dict[str, Any] = {"id": self.reasoning_id, "type": "reasoning", "summary": [], "status": status}
+        if text is not None and summary:
+            item["summary"] = [summary_text(text)]
+        elif text is not None:
+            item["content"] = [reasoning_text(text)]
+        return item
 
     def function_call(self, index: int, call: ToolCall | None, status: str, **start: Any) -> dict[str, Any]:
         """The output item of the model's call number `index` (ids derived, as the message's)."""
@@ -91,20 +137,29 @@ class ResponseShape:
     def call_item_id(self, index: int) -> str:
         return f"fc_{self.id.removeprefix('resp_')}_{index}"
 
+    def items(self, output: Output, status: str) -> list[dict[str, Any]]:
+        """The output items of a response in `status`: reasoning, message, calls."""
+        item_status = "completed" if status == "completed" else "incomplete"
+        items = []
+        if output.reasoning:
+            items.append(self.reasoning(output.reasoning, output.reasoning_summary, item_status))
+        text = output.text
+        if text is not None and (text or output.refusal or not output.calls):
+            items.append(self.message(text, item_status, output.refusal, output.parts))
+        items += [self.function_call(i, call, "completed") for i, call in enumerate(output.calls)]
+        return items
+
     def body(
         self,
         status: str,
         *,
-        text: str | None = None,
-        calls: tuple[ToolCall, ...] = (),
+        output: Output | None = None,
         usage: Usage | None = None,
         with_usage: bool = False,
         incomplete: str | None = None,
         error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        item_status = "completed" if status == "completed" else "incomplete"
-        output = [] if text is None or (calls and not text) else [self.message(text, item_status)]
-        output += [self.function_call(i, call, "completed") for i, call in enumerate(calls)]
+        items = [] if output is None else self.items(output, status)
         return {
             "id": self.id,
             "object": "response",
@@ -118,7 +173,7 @@ class ResponseShape:
             "max_output_tokens": self.max_output_tokens,
             "metadata": self.metadata,
             "model": self.model,
-            "output": output,
+            "output": items,
             "parallel_tool_calls": self.parallel_tool_calls,
             "previous_response_id": self.previous_response_id,
             "reasoning": {"effort": None, "summary": None},
@@ -134,12 +189,7 @@ class ResponseShape:
         }
 
     def finished(
-        self,
-        text: str,
-        reason: FinishReason,
-        usage: Usage | None,
-        failure: Failure | None,
-        calls: tuple[ToolCall, ...] = (),
+        self, output: Output, reason: FinishReason, usage: Usage | None, failure: Failure | None
     ) -> dict[str, Any]:
         """The response as it ended: completed, incomplete (why), or failed (with the error)."""
         status, incomplete = _STATUS[reason]
@@ -149,12 +199,24 @@ class ResponseShape:
             code = "rate_limit_exceeded" if failure.kind == "rate_limited" else "server_error"
             error = {"code": code, "message": failure.message}
         return self.body(
-            status, text=text, calls=calls, usage=usage, with_usage=True, incomplete=incomplete, error=error
+            status, output=output, usage=usage, with_usage=True, incomplete=incomplete, error=error
         )
 
 
 def output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def refusal_part(refusal: str) -> dict[str, Any]:
+    return {"type": "refusal", "refusal": refusal}
+
+
+def summary_text(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
+
+
+def reasoning_text(text: str) -> dict[str, Any]:
+    return {"type": "reasoning_text", "text": text}
 
 
 def shape_json(shape: ResponseShape) -> str:
@@ -167,8 +229,9 @@ def shape_of(text: str) -> ResponseShape:
     return ResponseShape(**json.loads(text))
 
 
-def body_of(record: ResponseRecord, calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
-    """A kept response, as GET /v1/responses/{id} shows it."""
+def body_of(record: ResponseRecord, calls: tuple[ToolCall, ...] = (), refusal: str = "") -> dict[str, Any]:
+    """A kept response, as GET /v1/responses/{id} shows it (its reasoning is not kept: that
+    was in its events only)."""
     shape = ResponseShape(
         id=record.id,
         model=record.model,
@@ -180,8 +243,7 @@ def body_of(record: ResponseRecord, calls: tuple[ToolCall, ...] = ()) -> dict[st
     error = {"code": "server_error", "message": "The answer failed."} if record.status == "failed" else None
     body = shape.body(
         record.status,
-        text=record.output_text,
-        calls=calls,
+        output=Output(record.output_text, calls, refusal),
         usage=usage,
         with_usage=True,
         incomplete=incomplete,
