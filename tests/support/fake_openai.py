@@ -3,7 +3,8 @@
 `FakeOpenAI` is an ASGI app (served once per test session: the `fake` fixture of
 tests/conftest.py) answering `POST /v1/responses`, `POST /v1/chat/completions` and the legacy
 `POST /v1/completions`, streamed (as llmrelay always asks), with the events the real API sends,
-in its order and shapes; and `POST /v1/embeddings` (vectors drawn from a hash of each input,
+in its order and shapes (reasoning, refusals and log probabilities too, where a script has
+them); and `POST /v1/embeddings` (vectors drawn from a hash of each input,
 `float` or `base64`). A test sets `fake.script` to choose what happens: the deltas, a pause
 before each, an HTTP error, a failure event mid-stream, a connection dropped mid-stream. For an
 agent's loop (a call, then an answer once the result is back), `fake.queue` holds scripts the
@@ -78,6 +79,21 @@ class Script:
     interleave: bool = False
     drop_after_fragments: int | None = None  # then close the TCP connection mid-arguments
     embedding_dimensions: int = 8  # the size of an embedding unless `dimensions` asks for less
+    # Reasoning shown before the text: Chat sends it as `delta.<reasoning_field>` (vLLM and
+    # DeepSeek: reasoning_content; newer vLLM, OpenRouter: reasoning); the Responses API as a
+    # reasoning item's summary (`response.reasoning_summary_text.delta`) before the message.
+    reasoning: Sequence[str] = ()
+    reasoning_field: str = "reasoning_content"
+    # The model declining, after the text: Chat's `delta.refusal`; the Responses API's refusal
+    # content part (`response.refusal.delta`) in the message.
+    refusal: Sequence[str] = ()
+
+    @property
+    def output_count(self) -> int:
+        """Output tokens: one per delta of text, reasoning and refusal (unless set)."""
+        if self.output_tokens is not None:
+            return self.output_tokens
+        return len(self.deltas) + len(self.reasoning) + len(self.refusal)
 
     def tool_pieces(self) -> list[tuple[int, str | None]]:
         """(call index, fragment) in sending order; fragment None is a call's opening piece."""
@@ -279,7 +295,8 @@ class FakeOpenAI:
             "model": MODEL_SNAPSHOT,
             "output": (
                 [
-                    self._message_item(text, "completed"),
+                    *([self._reasoning_item("".join(script.reasoning))] if script.reasoning else []),
+                    self._message_item(text, "completed", "".join(script.refusal)),
                     *(
                         self._function_call_item(c, i, "completed", c.arguments)
                         for i, c in enumerate(script.tool_calls)
@@ -315,10 +332,17 @@ class FakeOpenAI:
         }
 
     @staticmethod
-    def _message_item(text: str | None, status: str) -> dict[str, Any]:
-        content = (
+    def _reasoning_item(summary: str | None) -> dict[str, Any]:
+        parts = [] if summary is None else [{"type": "summary_text", "text": summary}]
+        return {"id": "rs_fake0001", "type": "reasoning", "summary": parts, "encrypted_content": None}
+
+    @staticmethod
+    def _message_item(text: str | None, status: str, refusal: str = "") -> dict[str, Any]:
+        content: list[dict[str, Any]] = (
             [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
         )
+        if refusal:
+            content.append({"type": "refusal", "refusal": refusal})
         return {
             "id": "msg_fake0001",
             "type": "message",
@@ -329,7 +353,7 @@ class FakeOpenAI:
 
     @staticmethod
     def _usage(script: Script, api: Literal["responses", "chat"]) -> dict[str, Any]:
-        out = script.output_tokens if script.output_tokens is not None else len(script.deltas)
+        out = script.output_count
         if api == "chat":
             return {
                 "prompt_tokens": script.input_tokens,
@@ -350,11 +374,26 @@ class FakeOpenAI:
         def event(kind: str, **fields: Any) -> bytes:
             return _sse({"type": kind, **fields, "sequence_number": next(seq)}, event=kind)
 
-        where = {"item_id": "msg_fake0001", "output_index": 0}
+        # A reasoning item first, when the script reasons; then the message; then the calls.
+        at = 1 if script.reasoning else 0
+        where = {"item_id": "msg_fake0001", "output_index": at}
         yield event("response.created", response=self._response_object(script, body, "in_progress"))
         yield event("response.in_progress", response=self._response_object(script, body, "in_progress"))
+        if script.reasoning:
+            thought = {"item_id": "rs_fake0001", "output_index": 0, "summary_index": 0}
+            yield event("response.output_item.added", output_index=0, item=self._reasoning_item(None))
+            part = {"type": "summary_text", "text": ""}
+            yield event("response.reasoning_summary_part.added", **thought, part=part)
+            for piece in script.reasoning:
+                if script.delay_seconds:
+                    await asyncio.sleep(script.delay_seconds)
+                yield event("response.reasoning_summary_text.delta", **thought, delta=piece)
+            summary = "".join(script.reasoning)
+            yield event("response.reasoning_summary_text.done", **thought, text=summary)
+            yield event("response.reasoning_summary_part.done", **thought, part={**part, "text": summary})
+            yield event("response.output_item.done", output_index=0, item=self._reasoning_item(summary))
         yield event(
-            "response.output_item.added", output_index=0, item=self._message_item(None, "in_progress")
+            "response.output_item.added", output_index=at, item=self._message_item(None, "in_progress")
         )
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         yield event("response.content_part.added", **where, content_index=0, part=part)
@@ -380,30 +419,41 @@ class FakeOpenAI:
         text = "".join(script.deltas)
         yield event("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
         yield event("response.content_part.done", **where, content_index=0, part={**part, "text": text})
-        yield event("response.output_item.done", output_index=0, item=self._message_item(text, "completed"))
+        if script.refusal:
+            empty = {"type": "refusal", "refusal": ""}
+            yield event("response.content_part.added", **where, content_index=1, part=empty)
+            for piece in script.refusal:
+                yield event("response.refusal.delta", **where, content_index=1, delta=piece)
+            refusal = "".join(script.refusal)
+            yield event("response.refusal.done", **where, content_index=1, refusal=refusal)
+            yield event(
+                "response.content_part.done", **where, content_index=1, part={**empty, "refusal": refusal}
+            )
+        done = self._message_item(text, "completed", "".join(script.refusal))
+        yield event("response.output_item.done", output_index=at, item=done)
         for sent, (index, fragment) in enumerate(script.tool_pieces()):
             if script.drop_after_fragments is not None and sent >= script.drop_after_fragments:
                 raise _Drop
             call = script.tool_calls[index]
             if fragment is None:
                 item = self._function_call_item(call, index, "in_progress", "")
-                yield event("response.output_item.added", output_index=1 + index, item=item)
+                yield event("response.output_item.added", output_index=at + 1 + index, item=item)
             else:
                 yield event(
                     "response.function_call_arguments.delta",
                     item_id=f"fc_fake{index}",
-                    output_index=1 + index,
+                    output_index=at + 1 + index,
                     delta=fragment,
                 )
         for index, call in enumerate(script.tool_calls):
             yield event(
                 "response.function_call_arguments.done",
                 item_id=f"fc_fake{index}",
-                output_index=1 + index,
+                output_index=at + 1 + index,
                 arguments=call.arguments,
             )
             item = self._function_call_item(call, index, "completed", call.arguments)
-            yield event("response.output_item.done", output_index=1 + index, item=item)
+            yield event("response.output_item.done", output_index=at + 1 + index, item=item)
         final = "response.incomplete" if script.incomplete_reason else "response.completed"
         yield event(final, response=self._response_object(script, body, "done"))
 
@@ -433,8 +483,16 @@ class FakeOpenAI:
         def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
             return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
 
+        def choice_with_logprobs(text: str, position: int) -> list[dict[str, Any]]:
+            logprobs = chat_logprobs(text, position, body.get("top_logprobs") or 0)
+            return [{"index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": None}]
+
         # Like the real API: a first chunk with the role and empty content.
         yield chunk(choice({"role": "assistant", "content": "", "refusal": None}))
+        for thought in script.reasoning:
+            if script.delay_seconds:
+                await asyncio.sleep(script.delay_seconds)
+            yield chunk(choice({script.reasoning_field: thought}))
         for sent in range(len(script.deltas) + 1):
             if sent == script.fail_after:
                 message = script.error_message or "The server had an error while processing your request."
@@ -450,7 +508,14 @@ class FakeOpenAI:
                 break
             if script.delay_seconds:
                 await asyncio.sleep(script.delay_seconds)
-            yield chunk(choice({"content": script.deltas[sent]}))
+            if body.get("logprobs"):
+                yield chunk(choice_with_logprobs(script.deltas[sent], sent))
+            else:
+                yield chunk(choice({"content": script.deltas[sent]}))
+        for piece in script.refusal:
+            if script.delay_seconds:
+                await asyncio.sleep(script.delay_seconds)
+            yield chunk(choice({"refusal": piece}))
         for sent, (index, fragment) in enumerate(script.tool_pieces()):
             if script.drop_after_fragments is not None and sent >= script.drop_after_fragments:
                 raise _Drop
@@ -512,13 +577,51 @@ class FakeOpenAI:
                 break
             if script.delay_seconds:
                 await asyncio.sleep(script.delay_seconds)
-            yield _sse(self._completion_object(script, body, script.deltas[sent], final=False, usage=False))
+            piece = self._completion_object(script, body, script.deltas[sent], final=False, usage=False)
+            if body.get("logprobs") is not None:
+                offset = len("".join(script.deltas[:sent]))
+                piece["choices"][0]["logprobs"] = legacy_logprobs(
+                    script.deltas[sent], sent, offset, body["logprobs"]
+                )
+            yield _sse(piece)
         # The real API's last choice chunk: empty text, the finish reason.
         yield _sse(self._completion_object(script, body, "", final=True, usage=False))
         if include_usage:
             last = self._completion_object(script, body, "", final=True)
             yield _sse({**last, "choices": []})
         yield _sse("[DONE]")
+
+
+def fake_logprob(position: int) -> float:
+    """The log probability the fake gives its answer's token number `position`: always < 0."""
+    return -round(0.05 * (position + 1), 4)
+
+
+def fake_alternatives(token: str, position: int, count: int) -> list[tuple[str, float]]:
+    """`count` likeliest tokens at `position`, most likely first: the chosen one, then others."""
+    chosen = fake_logprob(position)
+    others = [(f"{token}~{k}", round(chosen - 0.5 * k, 4)) for k in range(1, count)]
+    return [(token, chosen), *others][:count]
+
+
+def chat_logprobs(token: str, position: int, count: int) -> dict[str, Any]:
+    """A Chat chunk's `logprobs` for one token, as OpenAI sends it."""
+
+    def entry(text: str, value: float) -> dict[str, Any]:
+        return {"token": text, "logprob": value, "bytes": list(text.encode())}
+
+    top = [entry(t, v) for t, v in fake_alternatives(token, position, count)]
+    return {"content": [{**entry(token, fake_logprob(position)), "top_logprobs": top}], "refusal": None}
+
+
+def legacy_logprobs(token: str, position: int, offset: int, count: int) -> dict[str, Any]:
+    """A legacy completion chunk's `logprobs` for one token (parallel lists)."""
+    return {
+        "tokens": [token],
+        "token_logprobs": [fake_logprob(position)],
+        "top_logprobs": [dict(fake_alternatives(token, position, count))],
+        "text_offset": [offset],
+    }
 
 
 def fake_vector(text: str, size: int) -> list[float]:

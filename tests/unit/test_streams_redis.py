@@ -9,7 +9,16 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from llmrelay.providers.base import Finished, GenerationRequest, ProviderEvent, TextDelta, Usage
+from llmrelay.providers.base import (
+    Finished,
+    GenerationRequest,
+    ProviderEvent,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    TokenLogprob,
+    Usage,
+)
 from llmrelay.providers.scripted import Script, ScriptedProvider
 from llmrelay.streams import Failure, Identity, LogEvent, StreamRegistry
 from llmrelay.streams_redis import RedisEventLog, RedisSharing
@@ -60,6 +69,18 @@ async def collect(handle_listen: AsyncIterator[list[tuple[int, LogEvent]]]) -> l
     [
         TextDelta("a\r\nb ü"),
         TextDelta(""),
+        TextDelta(
+            " ü",
+            (
+                TokenLogprob(
+                    " \xc3", -0.25, (32, 195), (TokenLogprob(" \xc3", -0.25), TokenLogprob(" a", -1.5))
+                ),
+                TokenLogprob("\xbc", -0.01, None),
+            ),
+        ),
+        ReasoningDelta("thinking\n", summary=True),
+        ReasoningDelta(""),
+        RefusalDelta("I can't."),
         Usage(3, None),
         Failure("boom", 429, "rate_limited"),
         Failure("response_format: no JSON mode", 400, "unsupported_parameter", "response_format"),

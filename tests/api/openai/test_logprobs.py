@@ -1,0 +1,143 @@
+"""`logprobs` / `top_logprobs` on /v1/chat/completions and `logprobs` on /v1/completions, through
+the official OpenAI SDK: computed by the embedded model, passed through from an
+OpenAI-compatible upstream (the stand-in), refused with a 400 naming them where the provider
+cannot give them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.support.clients import Relay, local_relay
+from tests.support.fake_openai import FakeOpenAI, Script, fake_alternatives, fake_logprob
+from tests.support.upstream import serve_relay
+
+ASK = [{"role": "user", "content": "Say hello."}]
+DELTAS = ("Hel", "lo", " there", "!")
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Relay]:
+    with local_relay(max_output_tokens=16) as relay:
+        yield relay
+
+
+@pytest.fixture(scope="module")
+def local_sdk(local: Relay) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=local.v1, api_key="x", max_retries=0) as sdk:
+        yield sdk
+
+
+def _check_alternatives(token: openai.types.chat.ChatCompletionTokenLogprob, asked: int) -> None:
+    assert token.logprob <= 0
+    assert 1 <= len(token.top_logprobs) <= asked
+    values = [top.logprob for top in token.top_logprobs]
+    assert values == sorted(values, reverse=True) and all(v <= 0 for v in values)
+    # The chosen token is never likelier than the likeliest one.
+    assert token.logprob <= values[0] + 1e-6
+    assert token.bytes == list(token.token.encode())
+
+
+@pytest.mark.model
+def test_the_embedded_model_streams_each_tokens_logprob(local: Relay, local_sdk: openai.OpenAI) -> None:
+    stream = local_sdk.chat.completions.create(
+        model=local.model,
+        messages=ASK,  # type: ignore[arg-type]
+        max_tokens=12,
+        logprobs=True,
+        top_logprobs=3,
+        stream=True,
+    )
+    text, tokens = "", []
+    for chunk in stream:
+        for choice in chunk.choices:
+            if choice.delta.content:
+                text += choice.delta.content
+                assert choice.logprobs is not None and choice.logprobs.content
+                tokens += choice.logprobs.content
+    assert text and tokens
+    assert "".join(t.token for t in tokens) == text
+    for token in tokens:
+        _check_alternatives(token, 3)
+
+
+@pytest.mark.model
+def test_the_embedded_model_gives_logprobs_in_a_whole_answer_and_a_completion(
+    local: Relay, local_sdk: openai.OpenAI
+) -> None:
+    whole = local_sdk.chat.completions.create(
+        model=local.model,
+        messages=ASK,  # type: ignore[arg-type]
+        max_tokens=12,
+        logprobs=True,
+    )
+    (choice,) = whole.choices
+    assert choice.logprobs is not None and choice.logprobs.content
+    assert "".join(t.token for t in choice.logprobs.content) == choice.message.content
+    assert all(t.logprob <= 0 and t.top_logprobs == [] for t in choice.logprobs.content)
+    # Without logprobs, none (and the answer does not pay for them).
+    plain = local_sdk.chat.completions.create(model=local.model, messages=ASK, max_tokens=4)  # type: ignore[arg-type]
+    assert plain.choices[0].logprobs is None
+
+    completion = local_sdk.completions.create(
+        model=local.model, prompt="The sky is", max_tokens=8, logprobs=2
+    )
+    (done,) = completion.choices
+    assert done.logprobs is not None and done.logprobs.tokens
+    assert "".join(done.logprobs.tokens) == done.text
+    assert all(value <= 0 for value in done.logprobs.token_logprobs or [])
+    assert all(1 <= len(top) <= 2 for top in done.logprobs.top_logprobs or [])
+    offsets = done.logprobs.text_offset or []
+    assert offsets[0] == 0 and offsets == sorted(offsets)
+
+
+@pytest.fixture(scope="module")
+def compatible(fake_upstream: tuple[FakeOpenAI, str]) -> Iterator[openai.OpenAI]:
+    with (
+        serve_relay("openai-compatible", fake_upstream[1], model="upstream-model") as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as sdk,
+    ):
+        yield sdk
+
+
+def test_an_openai_compatible_upstreams_logprobs_pass_through(
+    fake: FakeOpenAI, compatible: openai.OpenAI
+) -> None:
+    fake.script = Script(deltas=DELTAS)
+    stream = compatible.chat.completions.create(
+        model="upstream-model", messages=ASK, logprobs=True, top_logprobs=2, stream=True
+    )  # type: ignore[arg-type]
+    tokens = [t for chunk in stream for c in chunk.choices if c.logprobs for t in c.logprobs.content or ()]
+    assert [(t.token, t.logprob) for t in tokens] == [(d, fake_logprob(i)) for i, d in enumerate(DELTAS)]
+    assert [[(a.token, a.logprob) for a in t.top_logprobs] for t in tokens] == [
+        fake_alternatives(d, i, 2) for i, d in enumerate(DELTAS)
+    ]
+    asked = fake.requests[-1].body
+    assert (asked["logprobs"], asked["top_logprobs"]) == (True, 2)
+
+    whole = compatible.chat.completions.create(model="upstream-model", messages=ASK, logprobs=True)  # type: ignore[arg-type]
+    content = whole.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert [t.token for t in content or ()] == list(DELTAS)
+    assert "top_logprobs" not in fake.requests[-1].body  # none asked, none sent
+
+    completion = compatible.completions.create(model="upstream-model", prompt="Hi", logprobs=1)
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None and logprobs.tokens == list(DELTAS)
+    assert logprobs.token_logprobs == [fake_logprob(i) for i in range(len(DELTAS))]
+    assert logprobs.top_logprobs == [dict(fake_alternatives(d, i, 1)) for i, d in enumerate(DELTAS)]
+    assert fake.requests[-1].body["logprobs"] == 1
+
+
+def test_a_provider_that_cannot_give_logprobs_refuses_them_naming_the_parameter(fake_url: str) -> None:
+    with (
+        serve_relay("openai", fake_url, model="upstream-model") as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as sdk,
+    ):
+        with pytest.raises(openai.BadRequestError) as raised:
+            sdk.chat.completions.create(model="upstream-model", messages=ASK, logprobs=True)  # type: ignore[arg-type]
+        assert raised.value.param == "logprobs" and "openai" in raised.value.message
+        with pytest.raises(openai.BadRequestError) as raised:
+            sdk.completions.create(model="upstream-model", prompt="Hi", logprobs=0)
+        assert raised.value.param == "logprobs"
