@@ -4,8 +4,7 @@ One model in memory, one generation decoding at a time (a llama.cpp context is n
 share between threads, and on 2 cores one decode already uses them all; see bench/). Waiting
 requests queue fairly on an asyncio lock, first come first served. The worker thread checks a
 stop flag after every token, so cancelling the consumer stops decoding within one token.
-Log probabilities come from a second context on the same file (local_logprobs), loaded when a
-request first asks for them.
+Log probabilities are computed from the logits llama.cpp samples from (local_logprobs).
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from llmrelay.providers.base import (
 )
 from llmrelay.providers.config import ExistingFile, KindConfig, Positive
 from llmrelay.providers.local_embeddings import LocalEmbedder
-from llmrelay.providers.local_logprobs import chunk_logprobs, load_scoring_context
 from llmrelay.settings import SettingsError
 from llmrelay.stops import StopMatcher
 
@@ -130,11 +128,6 @@ class LocalProvider:
             context_tokens=int(llama.n_ctx()),
             extra={"path": str(path)},
         )
-        self._path = path
-        self._threads = threads
-        # The context that keeps every token's logits, for logprobs: loaded on first use
-        # (local_logprobs), then used only by requests that ask for them.
-        self._scoring: Any = None
 
     @classmethod
     async def load(
@@ -231,37 +224,41 @@ class LocalProvider:
             from llama_cpp.llama_grammar import LlamaGrammar
 
             kwargs["grammar"] = LlamaGrammar.from_string(how.grammar, verbose=False)
-        alternatives = request.logprobs
-        if alternatives is not None:
-            kwargs["logprobs"] = alternatives
-        llama = self._llama
+        # With logprobs, each picked token is scored as it streams (local_logprobs).
+        scorer = None
+        if request.logprobs is not None:
+            from llmrelay.providers.local_logprobs import TokenScorer  # numpy: only when asked
+
+            scorer = TokenScorer(self._llama, request.logprobs)
+            kwargs["logits_processor"] = [scorer]
 
         def decode() -> None:
             # Runs in a worker thread; everything it produces goes to the loop through `queue`.
             put = queue.put_nowait
             try:
-                chunks: Iterator[dict[str, Any]] = llama.create_completion(**kwargs)
+                chunks: Iterator[dict[str, Any]] = self._llama.create_completion(**kwargs)
                 with contextlib.closing(chunks):  # type: ignore[type-var]
                     for chunk in chunks:
                         choice = chunk["choices"][0]
                         text = choice["text"]
-                        if text and alternatives is not None:
-                            scored = chunk_logprobs(text, choice.get("logprobs"), alternatives)
-                            loop.call_soon_threadsafe(put, TextDelta(text, scored))
+                        if scorer is not None:
+                            scored = scorer.feed(text) if text else None
+                            if scored is not None:
+                                loop.call_soon_threadsafe(put, TextDelta(*scored))
                         elif text:
                             loop.call_soon_threadsafe(put, TextDelta(text))
                         if choice.get("finish_reason"):
                             loop.call_soon_threadsafe(put, Finished(choice["finish_reason"]))
                         if stop_flag.is_set():
-                            break
+                            return
+                if scorer is not None and (scored := scorer.finish()) is not None:
+                    loop.call_soon_threadsafe(put, TextDelta(*scored))
             except BaseException as exc:
                 loop.call_soon_threadsafe(put, exc)
             finally:
                 loop.call_soon_threadsafe(put, _DONE)
 
         async with self._turn:
-            if alternatives is not None:
-                llama = await self._scoring_context()
             worker = loop.run_in_executor(None, decode)
             pieces: list[str] = []
             # The held text's tokens with their logprobs, given with it when it is let go.
@@ -316,27 +313,15 @@ class LocalProvider:
             yield Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
             yield finish or Finished("stop")
 
-    async def _scoring_context(self) -> Any:
-        """The context that keeps every token's logits (local_logprobs); the caller holds the turn."""
-        if self._scoring is None:
-            self._scoring = await asyncio.to_thread(
-                load_scoring_context,
-                self._path,
-                context_tokens=self.info.context_tokens or 0,
-                threads=self._threads,
-            )
-        return self._scoring
-
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         return await self._embedder.embed(request)
 
     async def aclose(self) -> None:
         await self._embedder.aclose()
         async with self._turn:
-            for llama in (self._llama, self._scoring):
-                close = getattr(llama, "close", None)
-                if close is not None:
-                    await asyncio.to_thread(close)
+            close = getattr(self._llama, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
 
 
 def _chat_formatter(llama: Any) -> Any:

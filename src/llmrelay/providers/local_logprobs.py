@@ -1,70 +1,133 @@
-"""Log probabilities from the embedded model: a context that keeps every token's logits.
+"""Log probabilities from the embedded model: each picked token scored as the answer streams.
 
-llama-cpp-python computes a completion's logprobs from the logits of each position, which a
-context only keeps when made with `logits_all=True` (otherwise it refuses: "logprobs is not
-supported for models created with logits_all=False"). Keeping them costs memory (a float per
-vocabulary entry per context position) and time on every prompt (the output layer runs for
-each of its tokens), which no other answer should pay. So, as for embeddings, the generating
-context stays as it is and a second context on the same file, with `logits_all`, is loaded on
-first use and serves only requests that ask for logprobs. The weights are memory-mapped, so
-the file's pages are shared; the second context adds its own KV cache and logits.
-
-It decodes under the provider's one turn (LocalProvider._turn), like every answer: one decode
-at a time on the machine's cores.
+Why not llama-cpp-python's own `logprobs`: it needs a context that keeps every position's
+logits (`logits_all=True`: a second context, a float per vocabulary entry per position, and
+the output layer run for every prompt token), and it streams such an answer one token per
+chunk, each decoded alone with the bytes of a split character dropped — so asking for logprobs
+changed the text (CJK, emoji lost). Instead, `TokenScorer` is given to the ordinary streamed
+completion as its `logits_processor`: llama.cpp calls it before each pick with the tokens so
+far and the raw logits of the next position, and it returns them unchanged. From there:
+- the log-softmax of the logits is that position's distribution; the token picked from it is
+  the last of the tokens the next call sees, so each pick is known one step later;
+- its string is its share of the text (an incremental UTF-8 decode of the picked tokens'
+  bytes: a token that ends inside a character is "", the one that completes it carries it), its
+  `bytes` the token's own, so the tokens of an answer, joined, are its text exactly;
+- text is handed on only with the tokens that make it up (`feed`), so every delta's text is its
+  tokens joined; the last pick, which no later call reveals (the answer stopped at its length),
+  is found at the end (`finish`) among the likeliest tokens of the last distribution.
+The scores are the model's (before temperature, penalties or a grammar), as OpenAI's are.
+Everything here runs in the decoding thread, inside llama's own loop.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
+import codecs
 from typing import Any
 
-from llmrelay.providers.base import ProviderError, TokenLogprob
+import numpy as np
 
-log = logging.getLogger(__name__)
+from llmrelay.providers.base import TokenLogprob
 
-
-def load_scoring_context(path: Path, *, context_tokens: int, threads: int) -> Any:
-    """A `Llama` on `path` that keeps the logits of every position (blocking: run off the loop)."""
-    from llama_cpp import Llama
-
-    try:
-        return Llama(
-            model_path=str(path),
-            n_ctx=context_tokens,
-            n_threads=threads,
-            n_threads_batch=threads,
-            logits_all=True,
-            verbose=False,
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        log.error("could not load %s for log probabilities: %r", path, exc)
-        raise ProviderError(
-            "The local model could not be loaded for log probabilities.", status=503, kind="not_configured"
-        ) from None
+# How many of the last distribution's likeliest tokens are searched for the last pick.
+_LAST_PICK_SEARCH = 64
 
 
-def chunk_logprobs(text: str, logprobs: dict[str, Any] | None, alternatives: int) -> tuple[TokenLogprob, ...]:
-    """One streamed chunk's `logprobs` (llama-cpp-python's legacy shape: parallel lists, the
-    alternatives as {token: logprob} with the chosen token added) as tokens, each with its
-    `alternatives` likeliest, most likely first.
+class TokenScorer:
+    def __init__(self, llama: Any, alternatives: int) -> None:
+        self._detokenize = llama.detokenize
+        self._tokenize = llama.tokenize
+        self._alternatives = alternatives
+        # len(input_ids) at the first call (the prompt): later calls each see one pick more.
+        self._start: int | None = None
+        # The latest position's log-probabilities; the token picked from it is not known yet.
+        self._latest: np.ndarray | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        # Picked tokens not yet handed on with text: (their share of the text, the score).
+        self._picked: list[tuple[str, TokenLogprob]] = []
+        # Text llama streamed that is not yet handed on (waiting for its tokens).
+        self._text = ""
+        # All the text llama streamed, and the bytes of every token picked: what the last pick
+        # is, at the end, is what they differ by.
+        self._streamed = ""
+        self._picked_bytes = bytearray()
 
-    A chunk of one token is named by the chunk's own text, so the tokens joined are the text
-    the client got (the last token before a stop sequence is cut to what precedes it)."""
-    if not logprobs:
-        return ()
-    tokens = logprobs.get("tokens") or []
-    values = logprobs.get("token_logprobs") or []
-    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-    out = []
-    for token, value, top in zip(tokens, values, tops, strict=False):
-        ranked = sorted((top or {}).items(), key=lambda pair: pair[1], reverse=True)[:alternatives]
-        name = text if len(tokens) == 1 else str(token)
-        out.append(
-            TokenLogprob(
-                name,
-                float(value),
-                top=tuple(TokenLogprob(str(t), float(v)) for t, v in ranked),
-            )
-        )
-    return tuple(out)
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        count = len(input_ids)
+        if self._start is None:
+            self._start = count
+        elif self._latest is not None and count > self._start:
+            self._pick(int(input_ids[count - 1]), self._latest)
+        logits = np.asarray(scores, dtype=np.float64)
+        top = logits.max()
+        self._latest = logits - (top + np.log(np.exp(logits - top).sum()))
+        return scores
+
+    def _pick(self, token: int, logprobs: np.ndarray) -> None:
+        raw = bytes(self._detokenize([token]))
+        self._picked_bytes += raw
+        self._picked.append((self._decoder.decode(raw), self._score(token, raw, logprobs)))
+
+    def _score(self, token: int, raw: bytes, logprobs: np.ndarray) -> TokenLogprob:
+        top: tuple[TokenLogprob, ...] = ()
+        if self._alternatives:
+            likeliest = np.argpartition(logprobs, -self._alternatives)[-self._alternatives :]
+            ranked = sorted(likeliest.tolist(), key=lambda i: -logprobs[i])
+            top = tuple(self._named(int(i), float(logprobs[i])) for i in ranked)
+        return TokenLogprob("", float(logprobs[token]), tuple(raw), top)
+
+    def _named(self, token: int, logprob: float) -> TokenLogprob:
+        raw = bytes(self._detokenize([token]))
+        return TokenLogprob(raw.decode("utf-8", errors="replace"), logprob, tuple(raw))
+
+    def feed(self, text: str) -> tuple[str, tuple[TokenLogprob, ...]] | None:
+        """Text llama streamed: what of the text so far its picked tokens make up, with them
+        (None until some does)."""
+        self._text += text
+        self._streamed += text
+        return self._hand_on(final=False)
+
+    def finish(self) -> tuple[str, tuple[TokenLogprob, ...]] | None:
+        """The end of the answer: the rest of the text with its tokens (those past a stop
+        sequence left out, the last pick found)."""
+        streamed = self._streamed.encode("utf-8")
+        rest = streamed[len(self._picked_bytes) :]
+        if rest and self._latest is not None and streamed.startswith(self._picked_bytes):
+            token = self._last_pick(rest)
+            if token is not None:
+                self._pick(token, self._latest)
+        self._latest = None
+        return self._hand_on(final=True)
+
+    def _last_pick(self, raw: bytes) -> int | None:
+        """The token picked last, from its text: among the likeliest of its distribution (a
+        pick is almost always there), else the tokenizer's reading of it."""
+        assert self._latest is not None
+        count = min(_LAST_PICK_SEARCH, len(self._latest))
+        for token in np.argpartition(self._latest, -count)[-count:].tolist():
+            if bytes(self._detokenize([int(token)])) == raw:
+                return int(token)
+        tokens = self._tokenize(raw, add_bos=False, special=False)
+        return int(tokens[0]) if len(tokens) == 1 else None
+
+    def _hand_on(self, *, final: bool) -> tuple[str, tuple[TokenLogprob, ...]] | None:
+        taken: list[TokenLogprob] = []
+        length = 0
+        while self._picked:
+            share, score = self._picked[0]
+            raw = score.bytes
+            if length + len(share) > len(self._text):
+                if not final:
+                    break  # its text has not come yet
+                share, raw = self._text[length:], None  # cut by a stop sequence: what was shown
+                if not share:
+                    self._picked.clear()
+                    break
+            self._picked.pop(0)
+            taken.append(TokenLogprob(share, score.logprob, raw, score.top))
+            length += len(share)
+        if final:
+            length = len(self._text)  # any text no token was found for goes out as it is
+        if not length and not taken:
+            return None
+        text, self._text = self._text[:length], self._text[length:]
+        return text, tuple(taken)

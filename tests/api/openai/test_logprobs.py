@@ -32,16 +32,24 @@ def local_sdk(local: Relay) -> Iterator[openai.OpenAI]:
 
 def _check_alternatives(token: openai.types.chat.ChatCompletionTokenLogprob, asked: int) -> None:
     assert token.logprob <= 0
-    assert 1 <= len(token.top_logprobs) <= asked
+    assert len(token.top_logprobs) == asked
     values = [top.logprob for top in token.top_logprobs]
     assert values == sorted(values, reverse=True) and all(v <= 0 for v in values)
-    # The chosen token is never likelier than the likeliest one.
-    assert token.logprob <= values[0] + 1e-6
-    assert token.bytes == list(token.token.encode())
+    # The picked token is never likelier than the likeliest one.
+    assert token.logprob <= values[0] + 1e-9
+
+
+def _tokens_spell(tokens: list[openai.types.chat.ChatCompletionTokenLogprob], text: str) -> None:
+    """The tokens joined are the text, and so are their bytes (a character split across
+    tokens: its bytes in each, its text in the one that completes it)."""
+    assert "".join(t.token for t in tokens) == text
+    assert b"".join(bytes(t.bytes or ()) for t in tokens) == text.encode()
 
 
 @pytest.mark.model
-def test_the_embedded_model_streams_each_tokens_logprob(local: Relay, local_sdk: openai.OpenAI) -> None:
+def test_the_embedded_model_streams_each_tokens_logprob_with_its_text(
+    local: Relay, local_sdk: openai.OpenAI
+) -> None:
     stream = local_sdk.chat.completions.create(
         model=local.model,
         messages=ASK,  # type: ignore[arg-type]
@@ -54,43 +62,63 @@ def test_the_embedded_model_streams_each_tokens_logprob(local: Relay, local_sdk:
     for chunk in stream:
         for choice in chunk.choices:
             if choice.delta.content:
-                text += choice.delta.content
+                # Each chunk's text is its tokens joined.
                 assert choice.logprobs is not None and choice.logprobs.content
+                assert "".join(t.token for t in choice.logprobs.content) == choice.delta.content
+                text += choice.delta.content
                 tokens += choice.logprobs.content
     assert text and tokens
-    assert "".join(t.token for t in tokens) == text
+    _tokens_spell(tokens, text)
     for token in tokens:
         _check_alternatives(token, 3)
 
 
 @pytest.mark.model
-def test_the_embedded_model_gives_logprobs_in_a_whole_answer_and_a_completion(
+def test_asking_for_logprobs_does_not_change_the_text_even_where_tokens_split_characters(
     local: Relay, local_sdk: openai.OpenAI
 ) -> None:
+    """Greedy decoding, with and without logprobs: the same text, emoji and CJK included."""
+    for prompt in ("Emoji list: 😀 😃 😄 😁 😆", "日本語の文章: 今日は"):
+        plain = local_sdk.completions.create(model=local.model, prompt=prompt, max_tokens=10, temperature=0)
+        scored = local_sdk.completions.create(
+            model=local.model, prompt=prompt, max_tokens=10, temperature=0, logprobs=2
+        )
+        (choice,) = scored.choices
+        assert choice.text == plain.choices[0].text and choice.text
+        assert choice.logprobs is not None and choice.logprobs.tokens
+        assert "".join(choice.logprobs.tokens) == choice.text
+        assert all(value <= 0 for value in choice.logprobs.token_logprobs or [])
+        assert all(1 <= len(top) <= 2 for top in choice.logprobs.top_logprobs or [])
+        offsets = choice.logprobs.text_offset or []
+        assert offsets[0] == 0 and offsets == sorted(offsets)
     whole = local_sdk.chat.completions.create(
         model=local.model,
-        messages=ASK,  # type: ignore[arg-type]
+        messages=[{"role": "user", "content": "日本語で挨拶してください。"}],
         max_tokens=12,
+        temperature=0,
         logprobs=True,
     )
-    (choice,) = whole.choices
-    assert choice.logprobs is not None and choice.logprobs.content
-    assert "".join(t.token for t in choice.logprobs.content) == choice.message.content
-    assert all(t.logprob <= 0 and t.top_logprobs == [] for t in choice.logprobs.content)
-    # Without logprobs, none (and the answer does not pay for them).
-    plain = local_sdk.chat.completions.create(model=local.model, messages=ASK, max_tokens=4)  # type: ignore[arg-type]
-    assert plain.choices[0].logprobs is None
+    content = whole.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content and all(t.logprob <= 0 and t.top_logprobs == [] for t in content)
+    _tokens_spell(content, whole.choices[0].message.content or "")
 
-    completion = local_sdk.completions.create(
-        model=local.model, prompt="The sky is", max_tokens=8, logprobs=2
+
+@pytest.mark.model
+def test_a_stop_sequence_cuts_the_tokens_where_it_cuts_the_text(
+    local_sdk: openai.OpenAI, local: Relay
+) -> None:
+    plain = local_sdk.completions.create(
+        model=local.model, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0
     )
-    (done,) = completion.choices
-    assert done.logprobs is not None and done.logprobs.tokens
-    assert "".join(done.logprobs.tokens) == done.text
-    assert all(value <= 0 for value in done.logprobs.token_logprobs or [])
-    assert all(1 <= len(top) <= 2 for top in done.logprobs.top_logprobs or [])
-    offsets = done.logprobs.text_offset or []
-    assert offsets[0] == 0 and offsets == sorted(offsets)
+    stop = plain.choices[0].text.strip()[-2:]  # somewhere inside what it would have said
+    scored = local_sdk.completions.create(
+        model=local.model, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0, stop=[stop], logprobs=1
+    )
+    (choice,) = scored.choices
+    assert stop not in choice.text and plain.choices[0].text.startswith(choice.text)
+    assert "".join(choice.logprobs.tokens or []) == choice.text  # type: ignore[union-attr]
+    # Without logprobs, none (and the answer does not pay for them).
+    assert plain.choices[0].logprobs is None
 
 
 @pytest.fixture(scope="module")
