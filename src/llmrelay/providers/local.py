@@ -38,6 +38,7 @@ from llmrelay.providers.base import (
 )
 from llmrelay.providers.config import ExistingFile, KindConfig, Positive
 from llmrelay.providers.local_embeddings import LocalEmbedder
+from llmrelay.providers.local_logprobs import TokenQueue, TokenScorer
 from llmrelay.settings import SettingsError
 from llmrelay.stops import StopMatcher
 
@@ -227,8 +228,6 @@ class LocalProvider:
         # With logprobs, each picked token is scored as it streams (local_logprobs).
         scorer = None
         if request.logprobs is not None:
-            from llmrelay.providers.local_logprobs import TokenScorer  # numpy: only when asked
-
             scorer = TokenScorer(self._llama, request.logprobs)
             kwargs["logits_processor"] = [scorer]
 
@@ -267,13 +266,18 @@ class LocalProvider:
             # Text held back while it may still be a tool call (see local_structured).
             holding = how.mode in ("call", "auto")
             stops = StopMatcher(request.stop)
+            # The scored tokens of text the stop matcher holds back go with it when it goes.
+            owed = TokenQueue()
             try:
                 while (item := await queue.get()) is not _DONE:
                     if isinstance(item, TextDelta) and stops:
-                        item = TextDelta(stops.feed(item.text))
+                        shown = stops.feed(item.text)
+                        tokens = owed.pass_on(item.logprobs, shown) if scorer is not None else ()
                         if stops.matched is not None:
                             stop_flag.set()  # the answer is complete: decode no further
                             finish = Finished("stop", stop_sequence=stops.matched)
+                            tokens += owed.cut()
+                        item = TextDelta(shown, tokens)
                         if not item.text:
                             continue
                     if isinstance(item, TextDelta):
@@ -298,8 +302,10 @@ class LocalProvider:
                 await asyncio.shield(worker)
             if held := stops.flush():  # the text ended on the start of a stop sequence, no more
                 pieces.append(held)
+                tokens = owed.pass_on((), held) + owed.cut() if scorer is not None else ()
+                scored.extend(tokens)
                 if not holding:
-                    yield TextDelta(held)
+                    yield TextDelta(held, tokens)
             text = "".join(pieces)
             output_tokens = self.count_tokens(text)
             call = structured.parse_call(text.strip(), request.tools) if holding else None

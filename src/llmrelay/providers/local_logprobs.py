@@ -22,11 +22,12 @@ Everything here runs in the decoding thread, inside llama's own loop.
 from __future__ import annotations
 
 import codecs
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from llmrelay.providers.base import TokenLogprob
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # How many of the last distribution's likeliest tokens are searched for the last pick.
 _LAST_PICK_SEARCH = 64
@@ -34,6 +35,11 @@ _LAST_PICK_SEARCH = 64
 
 class TokenScorer:
     def __init__(self, llama: Any, alternatives: int) -> None:
+        # Imported here: numpy comes with llama-cpp-python, and only a request for logprobs
+        # needs it (this module is imported at start-up, whatever the provider).
+        import numpy
+
+        self._np = numpy
         self._detokenize = llama.detokenize
         self._tokenize = llama.tokenize
         self._alternatives = alternatives
@@ -57,6 +63,7 @@ class TokenScorer:
             self._start = count
         elif self._latest is not None and count > self._start:
             self._pick(int(input_ids[count - 1]), self._latest)
+        np = self._np
         logits = np.asarray(scores, dtype=np.float64)
         top = logits.max()
         self._latest = logits - (top + np.log(np.exp(logits - top).sum()))
@@ -70,7 +77,7 @@ class TokenScorer:
     def _score(self, token: int, raw: bytes, logprobs: np.ndarray) -> TokenLogprob:
         top: tuple[TokenLogprob, ...] = ()
         if self._alternatives:
-            likeliest = np.argpartition(logprobs, -self._alternatives)[-self._alternatives :]
+            likeliest = self._np.argpartition(logprobs, -self._alternatives)[-self._alternatives :]
             ranked = sorted(likeliest.tolist(), key=lambda i: -logprobs[i])
             top = tuple(self._named(int(i), float(logprobs[i])) for i in ranked)
         return TokenLogprob("", float(logprobs[token]), tuple(raw), top)
@@ -103,7 +110,7 @@ class TokenScorer:
         pick is almost always there), else the tokenizer's reading of it."""
         assert self._latest is not None
         count = min(_LAST_PICK_SEARCH, len(self._latest))
-        for token in np.argpartition(self._latest, -count)[-count:].tolist():
+        for token in self._np.argpartition(self._latest, -count)[-count:].tolist():
             if bytes(self._detokenize([int(token)])) == raw:
                 return int(token)
         tokens = self._tokenize(raw, add_bos=False, special=False)
@@ -131,3 +138,38 @@ class TokenScorer:
             return None
         text, self._text = self._text[:length], self._text[length:]
         return text, tuple(taken)
+
+
+class TokenQueue:
+    """Scored tokens waiting for their text to be passed on, when something between the model
+    and the client holds text back (a stop sequence's possible start: `stops.StopMatcher`).
+
+    Text is passed on as a prefix of the tokens' text; a token goes with the text that
+    completes it, so the tokens passed on, joined, are always the text passed on so far plus at
+    most the start of one token, which `cut` ends (the text stopped inside it)."""
+
+    def __init__(self) -> None:
+        self._tokens: list[TokenLogprob] = []
+        # Characters passed on that the tokens handed out so far do not cover.
+        self._credit = 0
+
+    def pass_on(self, tokens: tuple[TokenLogprob, ...], text: str) -> tuple[TokenLogprob, ...]:
+        """`tokens` came (with their text); `text` is passed on: the tokens it completes."""
+        self._tokens += tokens
+        self._credit += len(text)
+        out = []
+        while self._tokens and len(self._tokens[0].token) <= self._credit:
+            token = self._tokens.pop(0)
+            self._credit -= len(token.token)
+            out.append(token)
+        return tuple(out)
+
+    def cut(self) -> tuple[TokenLogprob, ...]:
+        """The text ended: the token it ended inside, cut to what was passed on of it."""
+        out: tuple[TokenLogprob, ...] = ()
+        if self._credit and self._tokens:
+            token = self._tokens[0]
+            out = (TokenLogprob(token.token[: self._credit], token.logprob, None, token.top),)
+        self._tokens.clear()
+        self._credit = 0
+        return out
