@@ -218,7 +218,6 @@ def test_a_background_response_made_on_a_is_streamed_from_b_after_any_sequence_n
                 break
         stream.close()  # cut on A; the response runs on there
         response_id = first[0].response.id  # type: ignore[attr-defined]
-        assert on_b.responses.retrieve(response_id).status == "in_progress"  # B reads A's state
         last = first[-1].sequence_number
         rest = list(on_b.responses.retrieve(response_id, stream=True, starting_after=last))  # type: ignore[call-overload]
         events = first + rest
