@@ -314,6 +314,7 @@ def _script_step(
     """Run a bench script that imports llmrelay (the app's interpreter, this checkout's src/),
     its numbers read back from --json; a Redis that does not answer is recorded, not fatal."""
     path = procs.WORK / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRELAY_")}
     env["PYTHONPATH"] = str(procs.SRC)
