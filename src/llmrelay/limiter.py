@@ -313,7 +313,7 @@ def shared_storage(redis_url: str, prefix: str) -> Storage:
     return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}limits")
 
 
-def shared_limiter(
+def limiter_for(
     redis_url: str | None,
     prefix: str,
     defaults: KeyLimits,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from llmrelay.auth import Authenticator, KeyLookup
-from llmrelay.limiter import Limiter, shared_limiter
+from llmrelay.limiter import Limiter, limiter_for
 from llmrelay.models import ModelRegistry, build_registry
 from llmrelay.pipeline import Pipeline
 from llmrelay.settings import Settings
@@ -95,7 +95,7 @@ class Runtime:
 
         if limiter is None:
             redis_url = None if settings.redis_url is None else settings.redis_url.get_secret_value()
-            limiter = shared_limiter(
+            limiter = limiter_for(
                 redis_url, settings.redis_prefix, settings.default_limits(), spent_reader=spent
             )
         return cls(

@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from llmrelay.app import create_app
-from llmrelay.limiter import InProcessLimiter, LimitExceeded, Tenant
+from llmrelay.limiter import InProcessLimiter, LimitExceeded, Tenant, limiter_for
 from llmrelay.providers.scripted import ScriptedProvider
 from llmrelay.store import KeyLimits, Owner, Store
 from llmrelay.stream_slots import RedisSlots
@@ -50,11 +50,11 @@ async def _make_key(url: str, name: str, limits: KeyLimits) -> str:
 
 def _server(reply: str, delay: float = 0.0, **settings: object) -> tuple[object, str]:
     values = make_settings(**settings)
-    app = create_app(
-        values,
-        provider=ScriptedProvider.replying(reply, delay_seconds=delay),
-        limiter=InProcessLimiter(values.default_limits(), window_seconds=1),
-    )
+    # The server's own limiter (its counters in Redis when it has one: the suite's Redis
+    # mode), with 1 s windows.
+    redis_url = None if values.redis_url is None else values.redis_url.get_secret_value()
+    limiter = limiter_for(redis_url, values.redis_prefix, values.default_limits(), window_seconds=1)
+    app = create_app(values, provider=ScriptedProvider.replying(reply, delay_seconds=delay), limiter=limiter)
     return app, values.database_url or ""
 
 
