@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install run test lint typecheck bench clean
+.PHONY: install run test test-redis lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest
+
+# The same suite with every llmrelay server it starts sharing its answers through this Redis
+# (LLMRELAY_REDIS_URL, a key prefix per server): P1–P7 must hold with Redis configured too.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+test-redis: $(STAMP) $(NODE_STAMP)
+	LLMRELAY_TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(TEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

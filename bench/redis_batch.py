@@ -1,19 +1,22 @@
 """The batch window of a generation's log in Redis: round trips and a follower's lag.
 
     PYTHONPATH=src python bench/redis_batch.py [--redis redis://127.0.0.1:6379/0] [--events 2000]
+        [--json PATH]
 
 For each window (0 = only what is appended in the same loop turn), one owner log
 (`RedisEventLog`) is written at two paces — as fast as the loop goes (a fast upstream), and one
 event per millisecond (a quick model) — while a follower (`FollowedLog`, its own Redis client,
 as another process would have) reads it live. Printed: round trips per 1,000 events, the
 follower's lag from append to arrival (p50 / p99), and how long the owner took to get every
-event into Redis. Takes a few seconds per window.
+event into Redis. Takes a few seconds per window. `make bench` runs it (bench/run.py,
+`--only redis_batch`) and puts its numbers in RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import statistics
 import time
@@ -21,6 +24,7 @@ import time
 from redis.asyncio import Redis
 
 from llmrelay.providers.base import Finished, TextDelta
+from llmrelay.streams import Identity
 from llmrelay.streams_redis import FollowedLog, RedisEventLog
 from llmrelay.streams_redis.codec import Keys
 
@@ -39,6 +43,7 @@ async def one_run(url: str, window_ms: float, events: int, pace_s: float) -> dic
         epoch=epoch,
         owner="bench",
         meta={},
+        identity=Identity(route="bench", model="bench"),
         retention_seconds=10,
         window_seconds=window_ms / 1000,
     )
@@ -84,22 +89,33 @@ async def one_run(url: str, window_ms: float, events: int, pace_s: float) -> dic
     }
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--events", type=int, default=2000)
-    args = parser.parse_args()
+    parser.add_argument("--json", default=None, help="also write the numbers to this file")
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    rows = []
     print(f"{args.events} events per run; lag = append on the owner -> arrival at a follower")
     print("| window | pace | round trips / 1000 events | follower lag p50 | p99 | owner done in |")
     print("| --- | --- | --- | --- | --- | --- |")
     for pace_s, pace in ((0.0, "as fast as possible"), (0.001, "1 event / ms")):
         for window_ms in WINDOWS_MS:
             r = await one_run(args.redis, window_ms, args.events, pace_s)
+            rows.append({"window_ms": window_ms, "pace": pace, **r})
             print(
                 f"| {window_ms:g} ms | {pace} | {r['round_trips_per_1000']:.0f} | {r['lag_p50_ms']:.2f} ms "
                 f"| {r['lag_p99_ms']:.2f} ms | {r['seconds'] * 1000:.0f} ms |"
             )
+    return {"events": args.events, "runs": rows}
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    given = arguments()
+    numbers = asyncio.run(main(given))
+    if given.json:
+        with open(given.json, "w") as out:
+            json.dump(numbers, out, indent=1)

@@ -215,6 +215,78 @@ def plot_embedded(e: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+ONE, ONE_REDIS, TWO = "1 process, no Redis", "1 process, Redis", "2 workers, Redis"
+
+
+def several_section(r: dict[str, Any], targets: list[tuple[str, str, str]], body: list[str]) -> None:
+    """P8: bench/several.py (workers, Redis, resume elsewhere) and bench/redis_batch.py."""
+    how = '`make bench BENCH_ARGS="--only several,redis_batch"` runs just these (Redis at `--redis`).'
+    if "several" in r or "redis_batch" in r:
+        body += ["## Several processes", "", how, ""]
+    several = r.get("several")
+    if several is not None and "error" in several:
+        body += [f"bench/several.py did not run: {several['error']}", ""]
+    elif several is not None:
+        t = several["tokens_per_s"]
+        same = several["resume_first_event_ms"]["same_instance"]
+        other = several["resume_first_event_ms"]["other_instance"]
+        added = statistics.median(other) - statistics.median(same)
+        body += [
+            f"bench/several.py: real `llmrelay serve` processes (scripted provider, 200-word answers "
+            f"with no delay, a fresh SQLite file each), {several['clients']} `/chat-stream` streams at "
+            f"a time for {several['seconds']:g} s per server, nothing pinned (the client shares the "
+            f"cores with the servers). Load average during it: {loads(several.get('load_average'))}.",
+            "",
+            "| server | tokens/s | vs 1 process without Redis |",
+            "| --- | ---: | ---: |",
+            *[f"| {name} | {fmt(v, 0)} | {v / t[ONE]:.2f}× |" for name, v in t.items()],
+            "",
+            f"Resume, time to the first replayed event ({several['rounds']} rounds, an answer started on "
+            "A, `Last-Event-ID` sent to A and to B on open connections): "
+            f"same instance p50 {fmt(statistics.median(same), 2)} ms, other instance p50 "
+            f"{fmt(statistics.median(other), 2)} ms.",
+            "",
+        ]
+        targets.append(
+            (
+                "`--workers 2` ≥ 1.6× the tokens/s of one process (without Redis)",
+                f"{fmt(t[TWO], 0)} vs {fmt(t[ONE], 0)} tokens/s ({t[TWO] / t[ONE]:.2f}×)",
+                check(t[TWO] >= 1.6 * t[ONE]),
+            )
+        )
+        targets.append(
+            (
+                "one process with Redis ≥ 85% of one without",
+                f"{fmt(t[ONE_REDIS], 0)} vs {fmt(t[ONE], 0)} tokens/s ({t[ONE_REDIS] / t[ONE]:.0%})",
+                check(t[ONE_REDIS] >= 0.85 * t[ONE]),
+            )
+        )
+        targets.append(
+            (
+                "resume on another instance adds ≤ 5 ms to the first replayed event (p50)",
+                f"{fmt(added, 2)} ms",
+                check(added <= 5.0),
+            )
+        )
+    batch = r.get("redis_batch")
+    if batch is not None and "error" in batch:
+        body += [f"bench/redis_batch.py did not run: {batch['error']}", ""]
+    elif batch is not None:
+        body += [
+            f"bench/redis_batch.py: one owner log written at two paces while a follower on its own "
+            f"Redis client reads it live, {batch['events']} events per run, for each batch window.",
+            "",
+            "| window | pace | round trips / 1000 events | follower lag p50 | p99 | owner done in |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+            *[
+                f"| {row['window_ms']:g} ms | {row['pace']} | {row['round_trips_per_1000']:.0f} "
+                f"| {row['lag_p50_ms']:.2f} ms | {row['lag_p99_ms']:.2f} ms | {row['seconds'] * 1000:.0f} ms |"
+                for row in batch["runs"]
+            ],
+            "",
+        ]
+
+
 def main() -> None:
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS / "latest.json"
     r = json.loads(source.read_text())
@@ -547,6 +619,8 @@ def main() -> None:
                 check(worst_ask <= 2.0),
             )
         )
+
+    several_section(r, targets, body)
 
     lines += ["## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in targets]

@@ -3,6 +3,8 @@
 Usage: bench/.work/tools/bin/python bench/run.py [--only overhead,sweep,frontier,throughput,...]
        [--quick] [--baseline REV[,REV...]]   also run llmrelay as of each git revision REV
        (before/after, side by side in the same run, as "llmrelay @REV")
+       [--redis URL]   the Redis of the several-process steps (`--only several,redis_batch`:
+       bench/several.py and bench/redis_batch.py, run with llmrelay's own interpreter)
 
 Processes: the fake upstream and this client share core 0; the server being measured gets
 core 1 (`taskset`), so "one server process" is one core. The embedded model gets both cores
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -284,6 +287,51 @@ def startup(args: argparse.Namespace, out: dict[str, Any]) -> None:
     save_partial(out, "startup", result)
 
 
+def several_processes(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """bench/several.py: tokens/s with 1 and 2 workers and with / without Redis; resume on
+    another instance. Unpinned (all cores: `--workers 2` is the point), so this process's own
+    pinning to core 0 is not passed on."""
+    _script_step(
+        out,
+        "several",
+        "several.py",
+        ["--seconds", str(args.several_seconds), "--clients", "32", "--rounds", str(args.several_rounds)],
+        args,
+        timeout=900,
+    )
+
+
+def redis_batch(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """bench/redis_batch.py: round trips and a follower's lag for each batch window."""
+    _script_step(
+        out, "redis_batch", "redis_batch.py", ["--events", str(args.batch_events)], args, timeout=600
+    )
+
+
+def _script_step(
+    out: dict[str, Any], key: str, script: str, extra: list[str], args: argparse.Namespace, *, timeout: float
+) -> None:
+    """Run a bench script that imports llmrelay (the app's interpreter, this checkout's src/),
+    its numbers read back from --json; a Redis that does not answer is recorded, not fatal."""
+    path = procs.WORK / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRELAY_")}
+    env["PYTHONPATH"] = str(procs.SRC)
+    argv = [str(procs.APP_PY), str(procs.BENCH / script), "--redis", args.redis, "--json", str(path), *extra]
+    cores = os.cpu_count() or 1
+    if shutil.which("taskset"):
+        argv = ["taskset", "-c", f"0-{cores - 1}", *argv]
+    done = subprocess.run(argv, env=env, cwd=procs.ROOT, timeout=timeout, capture_output=True, text=True)
+    print(done.stdout, end="", flush=True)
+    if done.returncode != 0 or not path.exists():
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"[bench] {script} failed: {reason}", flush=True)
+        save_partial(out, key, {"error": reason})
+        return
+    save_partial(out, key, json.loads(path.read_text()))
+
+
 def save_partial(out: dict[str, Any], key: str, value: Any) -> None:
     out[key] = value
     save(out)
@@ -296,7 +344,10 @@ def save(out: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="overhead,sweep,frontier,throughput,many,embedded,startup")
+    parser.add_argument(
+        "--only",
+        default="overhead,sweep,frontier,throughput,many,embedded,startup,several,redis_batch",
+    )
     parser.add_argument(
         "--baseline", default=None, help="git revision(s), comma-separated, to run as 'llmrelay @REV'"
     )
@@ -315,6 +366,10 @@ def main() -> None:
     parser.add_argument("--sweep-seconds", type=float, default=6.0, help="measured seconds per level")
     parser.add_argument("--rates", default="5,10,25,50,100,200", help="frontier: requests/s, rising")
     parser.add_argument("--frontier-seconds", type=float, default=3.0)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="several, redis_batch: Redis")
+    parser.add_argument("--several-seconds", type=float, default=12.0, help="several: seconds per server")
+    parser.add_argument("--several-rounds", type=int, default=20, help="several: resume rounds")
+    parser.add_argument("--batch-events", type=int, default=2000, help="redis_batch: events per run")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, to check the bench itself")
     args = parser.parse_args()
     args.only = set(args.only.split(","))
@@ -324,6 +379,7 @@ def main() -> None:
     if args.quick:
         args.streams, args.runs, args.levels, args.seconds, args.many = 20, 1, [1, 8], 1.0, 500
         args.passes, args.sweep_seconds, args.frontier_seconds, args.rates = 1, 2.0, 1.0, [10.0, 50.0]
+        args.several_seconds, args.several_rounds, args.batch_events = 3.0, 5, 300
     procs.pin_self()
     started = time.perf_counter()
     out: dict[str, Any] = {
@@ -343,6 +399,9 @@ def main() -> None:
             "sweep_seconds": args.sweep_seconds,
             "frontier_rates": args.rates,
             "frontier_seconds": args.frontier_seconds,
+            "several_seconds": args.several_seconds,
+            "several_rounds": args.several_rounds,
+            "batch_events": args.batch_events,
         },
     }
     save(out)
@@ -351,6 +410,8 @@ def main() -> None:
         ("many", many),
         ("embedded", embedded),
         ("startup", startup),
+        ("several", several_processes),
+        ("redis_batch", redis_batch),
     ):
         if name in args.only or (name == "overhead" and {"sweep", "frontier", "throughput"} & args.only):
             print(f"[bench] {name} …", flush=True)

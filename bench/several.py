@@ -1,7 +1,10 @@
 """Several processes: tokens/s with 1 and 2 workers, one process with and without Redis, and
 what resuming on another instance adds to the first replayed event.
 
-    PYTHONPATH=src python bench/several.py [--seconds 15] [--clients 32] [--redis redis://127.0.0.1:6379/0]
+    PYTHONPATH=src python bench/several.py [--seconds 15] [--clients 32] [--rounds 30]
+        [--redis redis://127.0.0.1:6379/0] [--json PATH]
+
+`make bench` runs it (bench/run.py, `--only several`) and puts its numbers in RESULTS.md.
 
 Every server is a real `llmrelay serve` (scripted provider, 200-word answers with no delay, so
 llmrelay's own work is what is measured) on a free port, with a fresh SQLite file. The client
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import statistics
@@ -132,13 +136,17 @@ async def resume_latency(a: str, b: str, rounds: int) -> tuple[list[float], list
     return same, other
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    args = parser.parse_args()
+    parser.add_argument("--json", default=None, help="also write the numbers to this file")
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
     prefix = f"llmrelay-bench-{secrets.token_hex(3)}:"
     print(f"{args.clients} streams at a time for {args.seconds:g}s each; 200-token answers")
     print("| server | tokens/s |")
@@ -169,7 +177,18 @@ async def main() -> None:
     print(f"  same instance   p50 {p50(same):.2f} ms  max {max(same):.2f} ms")
     print(f"  other instance  p50 {p50(other):.2f} ms  max {max(other):.2f} ms")
     print(f"  added by another instance: p50 {p50(other) - p50(same):.2f} ms")
+    return {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "tokens_per_s": results,
+        "resume_first_event_ms": {"same_instance": same, "other_instance": other},
+        "load_average": os.getloadavg(),
+    }
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    given = arguments()
+    numbers = asyncio.run(main(given))
+    if given.json:
+        Path(given.json).write_text(json.dumps(numbers, indent=1))

@@ -14,7 +14,8 @@ import pytest
 from tests.support.databases import fresh_postgres_database
 from tests.support.environment import scrub
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.redis import RedisSpace, fresh_redis_space
+from tests.support.redis import RedisSpace, delete_prefix, fresh_redis_space
+from tests.support.redis_mode import REDIS_MODE_PREFIX, REDIS_MODE_URL
 from tests.support.servers import serve
 
 # -- The environment ------------------------------------------------------------------------
@@ -47,6 +48,29 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _redis_mode() -> AsyncIterator[None]:
+    """In the suite's Redis mode (LLMRELAY_TEST_REDIS_URL, tests/support/redis_mode.py): that
+    Redis must answer before any test runs, and what the run wrote there is deleted after it."""
+    if REDIS_MODE_URL is None:
+        yield
+        return
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_MODE_URL, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        pytest.exit(f"LLMRELAY_TEST_REDIS_URL: Redis at {REDIS_MODE_URL} does not answer ({exc})", 2)
+    try:
+        yield
+    finally:
+        await delete_prefix(client, REDIS_MODE_PREFIX)
+        await client.aclose()
 
 
 @pytest.fixture

@@ -31,8 +31,9 @@ async def ask_model(
     """Stream the answer to `out`; 0 when it completed, 1 when it failed."""
     logging.basicConfig(level=logging.WARNING)
     err = Console(stderr=True, highlight=False)
-    # Usage is written once, when the answer is done (aclose), not by a background task.
-    runtime = await Runtime.open(settings, write_usage_in_background=False)
+    # Usage is written once, when the answer is done (aclose), not by a background task. No
+    # recovery: a server may be running beside this command, its answers still streaming.
+    runtime = await Runtime.open(settings, write_usage_in_background=False, recover=False)
     try:
         provider = runtime.models.default if model is None else runtime.models.get(model)
         if provider is None:

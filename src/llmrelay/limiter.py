@@ -1,8 +1,9 @@
 """Limits per key: requests and tokens per minute, answers at once, and a token budget.
 
 One interface (`Limiter`), so where the counters live can change: `InProcessLimiter` keeps
-them in this process (the `limits` library's moving and fixed windows, in memory); a shared
-implementation (Redis, for several processes) plugs in behind the same two calls:
+them in this process (the `limits` library's moving and fixed windows, in memory, and answers
+at once in `stream_slots.LocalSlots`), or, with LLMRELAY_REDIS_URL, in the Redis every process
+shares (the library's Redis storage, and `stream_slots.RedisSlots`), behind the same two calls:
 
 - `admit(tenant, …)` before an answer starts: raises `LimitExceeded` (which limit, when it
   resets) or returns a `Permit`. Tokens per minute are reserved there from an estimate (the
@@ -31,6 +32,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from llmrelay.store.records import KeyLimits, Owner
+from llmrelay.stream_slots import LocalSlots, RedisSlots, StreamSlots
 
 LimitName = Literal["rpm", "tpm", "max_streams", "budget"]
 
@@ -104,9 +106,9 @@ class _Budget:
 
 
 class InProcessLimiter:
-    """Rate counters in `storage` (this process's memory unless given a shared one); answers
-    at once and the budget's running sum in this process. `window_seconds` is a minute,
-    except in tests."""
+    """Rate counters in `storage` and answers at once in `slots` (this process's memory unless
+    given shared ones); the budget's running sum in this process (it is re-read from the
+    shared usage table). `window_seconds` is a minute, except in tests."""
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class InProcessLimiter:
         refresh_seconds: float = 60.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         storage: Storage | None = None,
+        slots: StreamSlots | None = None,
     ) -> None:
         self.defaults = defaults
         self.window_seconds = window_seconds
@@ -129,13 +132,14 @@ class InProcessLimiter:
         self._requests = MovingWindowRateLimiter(storage)
         self._tokens = FixedWindowRateLimiter(storage)
         self._storage = storage
-        self._streams: dict[Owner, int] = {}
+        self._slots = slots or LocalSlots()
         self._budgets: dict[Owner, _Budget] = {}
         self._budget_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         """Close a shared storage's Redis connections (the library keeps no close of its own:
         its redis-py client is its bridge's `storage`)."""
+        await self._slots.aclose()
         client = getattr(getattr(self._storage, "bridge", None), "storage", None)
         if client is not None:
             await client.aclose()
@@ -161,14 +165,32 @@ class InProcessLimiter:
         self, tenant: Tenant, *, prompt_tokens: Callable[[], int], max_output_tokens: int | None
     ) -> Permit:
         limits = self.effective(tenant)
+        slot: object | None = None
+        if limits.max_streams is not None:
+            slot = await self._slots.take(tenant.owner, limits.max_streams)
+            if slot is None:
+                raise LimitExceeded(
+                    "max_streams",
+                    f"Too many answers at once for {tenant.label}: its limit is {limits.max_streams} "
+                    "(max streams). Retry when one of them has ended.",
+                    1,
+                )
+        try:
+            return await self._admit(tenant, limits, slot, prompt_tokens, max_output_tokens)
+        except BaseException:
+            if slot is not None:  # refused by another limit (or the client left): not running
+                await self._slots.release(slot)
+            raise
+
+    async def _admit(
+        self,
+        tenant: Tenant,
+        limits: KeyLimits,
+        slot: object | None,
+        prompt_tokens: Callable[[], int],
+        max_output_tokens: int | None,
+    ) -> Permit:
         owner = tenant.owner
-        if limits.max_streams is not None and self._streams.get(owner, 0) >= limits.max_streams:
-            raise LimitExceeded(
-                "max_streams",
-                f"Too many answers at once for {tenant.label}: its limit is {limits.max_streams} "
-                "(max streams). Retry when one of them has ended.",
-                1,
-            )
         budget = await self._budget(owner, limits) if limits.budget_tokens is not None else None
         if budget is not None and limits.budget_tokens is not None and budget.spent >= limits.budget_tokens:
             raise self._spent(tenant, limits)
@@ -198,8 +220,7 @@ class InProcessLimiter:
                 raise self._rate(tenant, "tpm", f"{limits.tpm} tokens per {self._per()}", reset)
         if budget is not None:
             budget.spent += estimate  # the prompt is spent as soon as the answer starts
-        self._streams[owner] = self._streams.get(owner, 0) + 1
-        return _InProcessPermit(self, tenant, limits, budget, reserved=reserved, charged=estimate)
+        return _InProcessPermit(self, tenant, limits, budget, slot, reserved=reserved, charged=estimate)
 
     async def _budget(self, owner: Owner, limits: KeyLimits) -> _Budget:
         now = self._now()
@@ -250,6 +271,7 @@ class _InProcessPermit:
     tenant: Tenant
     limits: KeyLimits
     budget: _Budget | None
+    slot: object | None  # from the limiter's StreamSlots; None: no max_streams applies
     reserved: int
     charged: int
     settled: bool = False
@@ -270,9 +292,8 @@ class _InProcessPermit:
             return
         self.settled = True
         limiter, owner = self.limiter, self.tenant.owner
-        limiter._streams[owner] = max(0, limiter._streams.get(owner, 1) - 1)
-        if limiter._streams[owner] == 0:
-            del limiter._streams[owner]
+        if self.slot is not None:
+            await limiter._slots.release(self.slot)
         used = input_tokens + output_tokens
         if self.budget is not None:
             self.budget.spent += used - self.charged
@@ -290,3 +311,24 @@ def shared_storage(redis_url: str, prefix: str) -> Storage:
     from limits.aio.storage import RedisStorage
 
     return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}limits")
+
+
+def limiter_for(
+    redis_url: str | None,
+    prefix: str,
+    defaults: KeyLimits,
+    *,
+    spent_reader: SpentReader | None = None,
+    window_seconds: int = 60,
+) -> InProcessLimiter:
+    """The limiter of a process: with `redis_url`, every counter that can be shared is in that
+    Redis (rates per minute, answers at once), so a key's limits hold across all processes."""
+    if redis_url is None:
+        return InProcessLimiter(defaults, spent_reader=spent_reader, window_seconds=window_seconds)
+    return InProcessLimiter(
+        defaults,
+        spent_reader=spent_reader,
+        window_seconds=window_seconds,
+        storage=shared_storage(redis_url, prefix),
+        slots=RedisSlots.from_url(redis_url, prefix),
+    )

@@ -7,6 +7,11 @@ and `llmrelay ask` all use it, so they cannot drift apart: `ask` serves the mode
 
 `aclose()` stops in the order that loses nothing: running answers are cancelled and recorded,
 usage rows written, then the store and the models closed.
+
+Recovery (answers left `streaming` by a process that stopped become `interrupted`) belongs to
+servers only (`recover=True`): without Redis, a server marks them once at start-up; with it,
+every server's watchdog finds the answers whose process died. `llmrelay ask` passes
+`recover=False`: it may run beside a live server, whose answers are not finished, only running.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from llmrelay.auth import Authenticator, KeyLookup
-from llmrelay.limiter import InProcessLimiter, Limiter, shared_storage
+from llmrelay.limiter import Limiter, limiter_for
 from llmrelay.models import ModelRegistry, build_registry
 from llmrelay.pipeline import Pipeline
 from llmrelay.settings import Settings
@@ -53,8 +58,10 @@ class Runtime:
         observers: Sequence[Observer] = (),
         write_usage_in_background: bool = True,
         limiter: Limiter | None = None,
+        recover: bool = True,
     ) -> Runtime:
-        """Build what is not given. What is given is owned from here on: `aclose` closes it."""
+        """Build what is not given. What is given is owned from here on: `aclose` closes it.
+        `recover=False`: never mark other processes' answers interrupted (module docstring)."""
         registry = models or await build_registry(settings)
         sharing: RedisSharing | None = None
         try:
@@ -62,7 +69,9 @@ class Runtime:
             sharing = await RedisSharing.open(settings) if settings.redis_url is not None else None
             # Shared: other processes may be mid-answer, so their `streaming` rows are not ours
             # to mark; the watchdog finds the answers whose process died (streams_redis/watchdog.py).
-            opened = store or await Store.open(settings.database_url, recover_interrupted=sharing is None)
+            opened = store or await Store.open(
+                settings.database_url, recover_interrupted=recover and sharing is None
+            )
         except BaseException:
             if sharing is not None:
                 await sharing.aclose()
@@ -78,17 +87,17 @@ class Runtime:
             sharing=sharing,
         )
         if sharing is not None:
-            await sharing.start(streams, opened)
+            await sharing.start(streams, opened, watch=recover)
 
         async def spent(owner: Owner, since: datetime | None) -> int:
             await usage.flush()  # what this process spent is in the table before it is read
             return await opened.tokens_spent(owner, since)
 
         if limiter is None:
-            shared = None
-            if settings.redis_url is not None:
-                shared = shared_storage(settings.redis_url.get_secret_value(), settings.redis_prefix)
-            limiter = InProcessLimiter(settings.default_limits(), spent_reader=spent, storage=shared)
+            redis_url = None if settings.redis_url is None else settings.redis_url.get_secret_value()
+            limiter = limiter_for(
+                redis_url, settings.redis_prefix, settings.default_limits(), spent_reader=spent
+            )
         return cls(
             settings=settings,
             models=registry,

@@ -18,6 +18,7 @@ from llmrelay.app import create_app
 from llmrelay.providers.base import ProviderError
 from llmrelay.providers.scripted import Script, ScriptedProvider, split_into_deltas
 from tests.support.environment import subprocess_env
+from tests.support.redis_mode import redis_mode_on
 from tests.support.servers import free_socket, serve
 from tests.support.settings import make_settings
 from tests.support.sse_client import Event, read_events
@@ -289,10 +290,18 @@ def test_a_server_killed_mid_answer_leaves_it_interrupted(tmp_path: Path) -> Non
         process.kill()
     process, url = start_server()
     try:
-        messages = httpx.get(f"{url}/api/conversations/{conversation_id}").json()["messages"]
-        assert [m["role"] for m in messages] == ["user", "assistant"]
-        assert messages[0]["content"] == "count"
-        assert messages[1]["status"] == "interrupted"
+
+        def messages() -> list[dict[str, str]]:
+            return list(httpx.get(f"{url}/api/conversations/{conversation_id}").json()["messages"])
+
+        if redis_mode_on():
+            # With Redis the new server's watchdog ends it, once the dead one's heartbeat has
+            # run out (a few seconds), not its start-up: other servers may be mid-answer.
+            wait_until(lambda: messages()[1]["status"] == "interrupted", timeout=15, what="interrupted")
+        found = messages()
+        assert [m["role"] for m in found] == ["user", "assistant"]
+        assert found[0]["content"] == "count"
+        assert found[1]["status"] == "interrupted"
     finally:
         process.terminate()
         process.wait(timeout=10)

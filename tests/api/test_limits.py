@@ -8,6 +8,7 @@ must raise RateLimitError with OpenAI's codes; elsewhere a 429 names the limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -18,9 +19,11 @@ import openai
 import pytest
 
 from llmrelay.app import create_app
-from llmrelay.limiter import InProcessLimiter, LimitExceeded, Tenant
+from llmrelay.limiter import InProcessLimiter, LimitExceeded, Tenant, limiter_for
 from llmrelay.providers.scripted import ScriptedProvider
 from llmrelay.store import KeyLimits, Owner, Store
+from llmrelay.stream_slots import RedisSlots
+from tests.support.redis import fresh_redis_space
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.sse_client import read_events
@@ -47,11 +50,11 @@ async def _make_key(url: str, name: str, limits: KeyLimits) -> str:
 
 def _server(reply: str, delay: float = 0.0, **settings: object) -> tuple[object, str]:
     values = make_settings(**settings)
-    app = create_app(
-        values,
-        provider=ScriptedProvider.replying(reply, delay_seconds=delay),
-        limiter=InProcessLimiter(values.default_limits(), window_seconds=1),
-    )
+    # The server's own limiter (its counters in Redis when it has one: the suite's Redis
+    # mode), with 1 s windows.
+    redis_url = None if values.redis_url is None else values.redis_url.get_secret_value()
+    limiter = limiter_for(redis_url, values.redis_prefix, values.default_limits(), window_seconds=1)
+    app = create_app(values, provider=ScriptedProvider.replying(reply, delay_seconds=delay), limiter=limiter)
     return app, values.database_url or ""
 
 
@@ -230,3 +233,30 @@ async def test_a_monthly_budget_comes_back_with_the_next_month_and_reads_what_wa
     again = await limiter.admit(tenant, prompt_tokens=lambda: 2, max_output_tokens=None)
     await again.settle(2, 1)
     assert asked == [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("where", ["this process", "redis"])
+async def test_an_answer_refused_by_another_limit_gives_its_slot_back(where: str) -> None:
+    """max_streams is checked first and its slot taken; a refusal by rpm after that must not
+    keep it (it would count an answer that never ran, and with Redis, on every process)."""
+    async with contextlib.AsyncExitStack() as stack:
+        slots = None
+        if where == "redis":
+            space = await stack.enter_async_context(fresh_redis_space())
+            slots = RedisSlots.from_url(space.url, space.prefix)
+        limiter = InProcessLimiter(KeyLimits(), slots=slots)
+        stack.push_async_callback(limiter.aclose)
+        owner = Owner("key_s")
+        both = Tenant(owner, "key 's'", KeyLimits(rpm=1, max_streams=1))
+        first = await limiter.admit(both, prompt_tokens=lambda: 1, max_output_tokens=None)
+        await first.settle(1, 1)
+        with pytest.raises(LimitExceeded) as raised:
+            await limiter.admit(both, prompt_tokens=lambda: 1, max_output_tokens=None)
+        assert raised.value.limit == "rpm"
+        # Its one slot is free: the same owner, without the rpm limit, is admitted.
+        streams_only = Tenant(owner, "key 's'", KeyLimits(max_streams=1))
+        running = await limiter.admit(streams_only, prompt_tokens=lambda: 1, max_output_tokens=None)
+        with pytest.raises(LimitExceeded) as full:
+            await limiter.admit(streams_only, prompt_tokens=lambda: 1, max_output_tokens=None)
+        assert full.value.limit == "max_streams"
+        await running.settle(1, 1)

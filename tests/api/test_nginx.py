@@ -122,3 +122,25 @@ def test_cancel_through_nginx_stops_the_owner_whichever_instance_gets_it(proxied
         assert response.status_code == 200 and response.json()["cancelled"] is True
         assert time.monotonic() - started < 1
     assert pair.provider_a.cancelled + pair.provider_b.cancelled == 2
+
+
+def test_a_responses_stream_through_nginx_resumes_on_the_other_instance(proxied: str, pair: Pair) -> None:
+    """POST /v1/responses (stream) through nginx, cut; then GET ?stream=true&starting_after=N,
+    cut again and again, each landing where round robin sends it: exactly the rest each time."""
+    body = {"model": "scripted", "input": "count", "stream": True}
+    first, headers = read_some(f"{proxied}/v1/responses", 5, method="POST", json=body)
+    assert headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(e.data) for e in first]
+    upstreams = {headers["x-upstream"]}
+    url = f"{proxied}/v1/responses/{events[0]['response']['id']}"
+    while events[-1]["type"] != "response.completed":
+        params = {"stream": "true", "starting_after": str(events[-1]["sequence_number"])}
+        more, headers = read_some(url, 8, params=params)
+        upstreams.add(headers["x-upstream"])
+        events += [json.loads(e.data) for e in more]
+    assert len(upstreams) == 2, upstreams  # resumed on both instances
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == REPLY
+    message = events[-1]["response"]["output"][0]
+    assert message["content"][0]["text"] == REPLY
+    assert len(pair.provider_a.requests) + len(pair.provider_b.requests) == 1  # asked once

@@ -1,5 +1,6 @@
 """Two llmrelay servers sharing Redis and one database, used as clients would: an answer started
-on A and resumed on B, cancelled on B, its owner killed with -9."""
+on A and resumed on B, cancelled on B, its owner killed with -9; background Responses created on
+A, read, streamed and cancelled on B; a key's limits held across both."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import time
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import ScriptedProvider
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import Script as FakeScript
 from tests.support.redis import RedisSpace
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
+from tests.support.wait import wait_until
 
 
 def test_chat_stream_started_on_a_resumes_on_b_with_nothing_lost_or_doubled(pair: Pair) -> None:
@@ -159,3 +164,104 @@ def test_a_keys_request_limit_holds_across_processes(redis_space: RedisSpace, tm
             assert refused.status_code == 429
             assert int(refused.headers["retry-after"]) >= 1
             assert "3 requests per minute" in refused.json()["detail"]
+
+
+def test_a_keys_answers_at_once_are_counted_across_processes(redis_space: RedisSpace, tmp_path: Path) -> None:
+    """max_streams=1 counted in the Redis both share: an answer running on A takes the key's
+    one slot, so B refuses a second; once A's answer ended, B takes the next."""
+    key = "sk-one-at-a-time"
+    settings = make_settings(
+        redis_url=redis_space.url,
+        redis_prefix=redis_space.prefix,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        api_keys=key,
+        default_max_streams=1,
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    slow = ScriptedProvider.replying(REPLY, delay_seconds=0.03)
+    with (
+        serve(create_app(settings, provider=slow)) as a,
+        serve(create_app(settings, provider=ScriptedProvider.replying(REPLY))) as b,
+        httpx.Client(timeout=30) as client,
+    ):
+        from httpx_sse import connect_sse
+
+        with connect_sse(
+            client, "GET", f"{a}/chat-stream", params={"message": "hi"}, headers=headers
+        ) as first:
+            assert first.response.status_code == 200
+            events = first.iter_sse()
+            assert next(events).event == "start"  # A's answer is running
+            refused = httpx.get(f"{b}/chat-stream", params={"message": "hi"}, headers=headers, timeout=10)
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["limit"] == "max_streams" and "at once" in refused.json()["detail"]
+            assert refused.headers["retry-after"] == "1"
+            rest = [e.event for e in events]  # A's answer runs to its end
+            assert rest[-1] == "end"
+        # Its slot was freed before its `end` went out: B takes the next at once.
+        again, _ = read_some(f"{b}/chat-stream", None, params={"message": "hi"}, headers=headers)
+        assert again[-1].event == "end"
+        assert "".join(e.data for e in again if e.event == "message") == REPLY
+
+
+def sdk(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+
+
+def test_a_background_response_made_on_a_is_streamed_from_b_after_any_sequence_number(pair: Pair) -> None:
+    with sdk(pair.a) as on_a, sdk(pair.b) as on_b:
+        stream = on_a.responses.create(model="scripted", input="count", background=True, stream=True)
+        first = []
+        for event in stream:
+            first.append(event)
+            if len(first) == 6:
+                break
+        stream.close()  # cut on A; the response runs on there
+        response_id = first[0].response.id  # type: ignore[attr-defined]
+        last = first[-1].sequence_number
+        rest = list(on_b.responses.retrieve(response_id, stream=True, starting_after=last))  # type: ignore[call-overload]
+        events = first + rest
+        assert [e.sequence_number for e in events] == list(range(len(events)))  # nothing lost or doubled
+        assert events[-1].type == "response.completed"
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")  # type: ignore[union-attr]
+        assert text == REPLY
+        # From the start on B too, numbered as the first time.
+        again = list(on_b.responses.retrieve(response_id, stream=True))  # type: ignore[call-overload]
+        assert [e.sequence_number for e in again] == [e.sequence_number for e in events]
+        done = on_b.responses.retrieve(response_id)
+        assert (done.status, done.output_text) == ("completed", REPLY)
+    assert len(pair.provider_a.requests) == 1 and pair.provider_b.requests == []
+
+
+def test_a_background_response_cancelled_on_b_stops_its_upstream_on_a_within_a_second(
+    redis_space: RedisSpace, tmp_path: Path, fake: FakeOpenAI, fake_url: str
+) -> None:
+    fake.script = FakeScript(deltas=tuple(f" w{i}" for i in range(400)), delay_seconds=0.05)
+    settings = make_settings(
+        redis_url=redis_space.url,
+        redis_prefix=redis_space.prefix,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        provider="openai-compatible",
+        model="upstream-model",
+        openai_api_key="sk-upstream",
+        openai_base_url=f"{fake_url}/v1",
+        upstream_max_retries=0,
+    )
+    with (
+        serve(create_app(settings)) as a,
+        serve(create_app(settings)) as b,
+        sdk(a) as on_a,
+        sdk(b) as on_b,
+    ):
+        started = on_a.responses.create(model="upstream-model", input="go on", background=True)
+        wait_until(lambda: len(fake.streams) == 1, timeout=5, what="A's upstream stream")
+        assert on_b.responses.retrieve(started.id).status == "in_progress"
+        asked = time.monotonic()
+        cancelled = on_b.responses.cancel(started.id)
+        assert cancelled.status == "cancelled"
+        wait_until(lambda: fake.streams[0].disconnected_at is not None, timeout=2, what="the stream closed")
+        gone = fake.streams[0].disconnected_at
+        assert gone is not None and gone - asked <= 1.0, f"A closed its upstream {gone - asked:.2f}s after"
+        assert on_b.responses.retrieve(started.id).status == "cancelled"
+        assert on_a.responses.retrieve(started.id).status == "cancelled"
+        assert len(fake.streams) == 1  # B never asked the upstream

@@ -260,3 +260,60 @@ def test_ask_honours_the_models_file_and_model_picks_an_entry(tmp_path: Path) ->
     assert "--model: no model named 'third'" in unknown.stderr
     assert "first, second" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_ask_beside_a_running_server_leaves_its_answers_streaming(tmp_path: Path) -> None:
+    """`ask` opens the same database as a live server: it must not take the server's running
+    answer for one left over by a stopped server (recovery is the server's own, at its start)."""
+    import json
+
+    from httpx_sse import connect_sse
+
+    from llmrelay.app import create_app
+    from llmrelay.providers.scripted import ScriptedProvider
+    from tests.support.servers import serve
+    from tests.support.settings import make_settings
+
+    database = tmp_path / "shared.db"
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{database}", detach_grace_seconds=30)
+    slow = ScriptedProvider.replying(" ".join(["slow"] * 400), delay_seconds=0.05)
+    with (
+        serve(create_app(settings, provider=slow)) as url,
+        httpx.Client(timeout=30) as client,
+        connect_sse(client, "POST", f"{url}/api/chat", json={"message": "take your time"}) as source,
+    ):
+        start = json.loads(next(source.iter_sse()).data)
+        asked = run(
+            "ask",
+            "hi",
+            env={
+                "LLMRELAY_PROVIDER": "scripted",
+                "LLMRELAY_SCRIPTED_REPLY": "meanwhile",
+                "LLMRELAY_DATABASE_URL": f"sqlite:///{database}",
+            },
+            cwd=tmp_path,
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout == "meanwhile\n"
+        stored = _stored_status(database, start["conversation_id"])
+        assert stored == "streaming"  # still the server's, running
+        stopped = httpx.post(f"{url}/api/messages/{start['message_id']}/cancel", timeout=10)
+        assert stopped.json()["status"] == "cancelled"
+
+
+def _stored_status(database: Path, conversation_id: str) -> str:
+    """The status the store holds for a conversation's last message (read as the CLI would)."""
+    import asyncio
+
+    from llmrelay.store import NO_KEY_OWNER, Store
+
+    async def read() -> str:
+        store = await Store.open(f"sqlite+aiosqlite:///{database}", recover_interrupted=False)
+        try:
+            record = await store.get_conversation(NO_KEY_OWNER, conversation_id)
+            assert record is not None
+            return record.messages[-1].status
+        finally:
+            await store.close()
+
+    return asyncio.run(read())

@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.environment import subprocess_env
+from tests.support.redis_mode import redis_mode_on
 
 
+@pytest.mark.skipif(redis_mode_on(), reason="about running without Redis: the suite's plain run has it")
 def test_several_workers_without_redis_is_one_sentence_and_exit_2() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "llmrelay", "serve", "--workers", "2"],

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import pytest
 
+from tests.support.redis_mode import redis_mode_env
+
 # pydantic-settings matches names case-insensitively, so `llmrelay_provider` counts too.
 SCRUBBED_PREFIXES = ("LLMRELAY_", "OPENAI_", "ANTHROPIC_")
 
@@ -29,8 +31,12 @@ def scrub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def subprocess_env(**values: str) -> dict[str, str]:
     """The environment for an `llmrelay` subprocess: this one (PATH, PYTHONPATH…) without any
-    scrubbed variable, plus `values`. Subprocesses get their settings only from here."""
+    scrubbed variable, plus `values`. Subprocesses get their settings only from here (and, in
+    the suite's Redis mode, that Redis with a key prefix of their own, unless `values` name
+    one: tests/support/redis_mode.py)."""
     env = {name: value for name, value in os.environ.items() if name not in scrubbed_names(os.environ)}
+    if "LLMRELAY_REDIS_URL" not in values:
+        env.update(redis_mode_env())
     if env.get("PYTHONPATH"):
         # Absolute, because a subprocess runs in its own working directory: `PYTHONPATH=src`
         # would silently fall back to the installed llmrelay instead of the sources under test.

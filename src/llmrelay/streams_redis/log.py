@@ -172,6 +172,11 @@ class RedisEventLog(MemoryEventLog):
         keys = self._keys
         meta_key = keys.generation(self.generation_id)
         ttl = _ttl_ms(max(self._retention, FINISHED_MIN_TTL_SECONDS) if last else RUNNING_TTL_SECONDS)
+        # The meta hash is how other processes find the generation: it goes when the retention
+        # time is over, as the owner's own registry forgets it then, so an answer is held for
+        # exactly as long on every process. The Stream may stay a little longer (followers
+        # that found it in time finish reading it).
+        found_ttl = _ttl_ms(self._retention) if last else ttl
         pipe = self._redis.pipeline(transaction=False)
         if self._registration is not None:
             pipe.hset(meta_key, mapping=self._registration)
@@ -183,7 +188,7 @@ class RedisEventLog(MemoryEventLog):
             pipe.hset(meta_key, "state", "finished")
             pipe.hdel(keys.running, self.generation_id)
         pipe.pexpire(self._stream, ttl)
-        pipe.pexpire(meta_key, ttl)
+        pipe.pexpire(meta_key, found_ttl)
         pipe.pexpire(keys.listeners(self.generation_id), ttl)
         self.writes += 1
         await pipe.execute()

@@ -10,7 +10,8 @@ generation followed here):
 - `find` builds a `RemoteGeneration` for a generation another process owns; its listeners
   are counted in a hash per generation (process -> count), which the owner reads before its
   grace period stops an answer, so the answer stops only when nobody anywhere listens;
-- its watchdog ends generations whose owner died (watchdog.py).
+- its watchdog ends generations whose owner died (watchdog.py) — in servers only: `llmrelay
+  ask` shares its answer (so no server takes it for an orphan) but recovers nobody's.
 """
 
 from __future__ import annotations
@@ -166,12 +167,14 @@ class RedisSharing:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self, registry: StreamRegistry, store: Store | None) -> None:
-        """Heartbeat, control channel, watchdog. Returns once this process can be reached."""
+    async def start(self, registry: StreamRegistry, store: Store | None, *, watch: bool = True) -> None:
+        """Heartbeat, control channel and (`watch`) the watchdog. Returns once this process
+        can be reached."""
         self._registry = registry
-        self._watchdog = Watchdog(
-            self.redis, self.keys, self.process_id, store, retention_seconds=self.retention_seconds
-        )
+        if watch:
+            self._watchdog = Watchdog(
+                self.redis, self.keys, self.process_id, store, retention_seconds=self.retention_seconds
+            )
         await self._beat()
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self.keys.control(self.process_id))
@@ -181,7 +184,8 @@ class RedisSharing:
             loop.create_task(self._send(), name="redis-outbox"),
             loop.create_task(self._tick(), name="redis-heartbeat"),
         ]
-        await self._watchdog.sweep_store()
+        if self._watchdog is not None:
+            await self._watchdog.sweep_store()
         log.info("sharing generations through Redis as process %s", self.process_id)
 
     async def aclose(self) -> None:
@@ -257,7 +261,6 @@ class RedisSharing:
         await self.redis.set(self.keys.process(self.process_id), "1", px=self._heartbeat_ms)
 
     async def _tick(self) -> None:
-        assert self._watchdog is not None
         ticks = 0
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -266,9 +269,10 @@ class RedisSharing:
             ticks += 1
             try:
                 await self._beat()
-                await self._watchdog.tick()
-                if ticks % SWEEP_EVERY_TICKS == 0:
-                    await self._watchdog.sweep_store()
+                if self._watchdog is not None:
+                    await self._watchdog.tick()
+                    if ticks % SWEEP_EVERY_TICKS == 0:
+                        await self._watchdog.sweep_store()
             except (RedisError, OSError) as exc:
                 log.warning("Redis heartbeat failed: %s", exc)
             except Exception:

@@ -2,10 +2,11 @@
 sequence number) and `POST /v1/responses/{id}/cancel`.
 
 A running response (`background: true`, or any response while its answer runs) is found among
-the generations this process holds; its events are rendered again from the start with the
-shape it was created with, and those up to `starting_after` left out, so a reconnecting client
-gets exactly the events it missed, numbered as the first time. A finished response is read
-from the store.
+the generations this process holds, or (with LLMRELAY_REDIS_URL) any process runs: its events
+are rendered again from the start with the shape it was created with (kept in the generation's
+meta, which travels with its log), and those up to `starting_after` left out, so a reconnecting
+client gets exactly the events it missed, numbered as the first time, on whichever process it
+reaches. Cancel goes to the owning process. A finished response is read from the store.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from llmrelay.api.openai.responses.render import EventRenderer
 from llmrelay.api.openai.responses.shape import body_of, shape_of
 from llmrelay.auth import Caller
 from llmrelay.store import Store
-from llmrelay.streams import Generation, StreamRegistry
-from llmrelay.tenancy import owned_generation
+from llmrelay.streams import GenerationHandle, StreamRegistry
+from llmrelay.tenancy import find_owned
 
 # The generation's meta entry holding its response's shape (shape_json).
 SHAPE = "response_shape"
@@ -37,8 +38,8 @@ def _not_found(response_id: str) -> OpenAIError:
     )
 
 
-def _running(streams: StreamRegistry, caller: Caller, response_id: str) -> Generation | None:
-    generation = owned_generation(streams, response_id, caller.owner)
+async def _running(streams: StreamRegistry, caller: Caller, response_id: str) -> GenerationHandle | None:
+    generation = await find_owned(streams, response_id, caller.owner)
     if generation is None or SHAPE not in generation.meta:
         return None
     return generation
@@ -67,12 +68,11 @@ async def get_response(
         int | None, Query(ge=-1, description="Send the events after this sequence number.")
     ] = None,
 ) -> Response:
-    generation = _running(streams, caller, response_id)
     if not stream:
-        body = await _kept_body(store, caller, response_id)
-        if generation is not None and not generation.finished:
-            body["status"] = "in_progress"
-        return JSONResponse(body)
+        # The store says where it is, on any process: a background response is kept
+        # `in_progress` from its start, and its end is stored before its log ends.
+        return JSONResponse(await _kept_body(store, caller, response_id))
+    generation = await _running(streams, caller, response_id)
     if generation is None:
         if await kept_response(store, caller, response_id) is None:
             raise _not_found(response_id)
@@ -91,7 +91,7 @@ async def get_response(
 async def cancel_response(
     response_id: str, store: StoreDep, streams: StreamsDep, caller: CallerDep
 ) -> dict[str, Any]:
-    generation = _running(streams, caller, response_id)
+    generation = await _running(streams, caller, response_id)
     if generation is not None and generation.cancel():
         await generation.wait_finished()
     return await _kept_body(store, caller, response_id)

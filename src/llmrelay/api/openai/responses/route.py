@@ -101,7 +101,12 @@ async def create_response(
         raise problem
     permit = await pipeline.admit(caller, provider, generation_request)
     if shape.background:
-        await keep_started(store, caller, shape, history)
+        try:
+            await keep_started(store, caller, shape, history)
+        except BaseException:
+            if permit is not None:  # never started: its slot is free again
+                await permit.settle(0, 0)
+            raise
     generation = pipeline.start(
         provider,
         generation_request,
