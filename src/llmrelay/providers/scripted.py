@@ -122,7 +122,9 @@ class ScriptedProvider:
                 if script.delay_seconds:
                     await asyncio.sleep(script.delay_seconds)
                 passed = stops.feed(delta)
-                if passed:
+                # An empty delta of the script is sent as it is (a client must cope with one);
+                # text held back by a possible stop sequence is not an empty delta.
+                if passed or (not delta and stops.matched is None):
                     yield TextDelta(passed)
                 sent += 1
                 if stops.matched is not None:
