@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.databases import fresh_postgres_database
 from tests.support.environment import scrub
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.redis import RedisSpace, delete_prefix, fresh_redis_space
 from tests.support.redis_mode import REDIS_MODE_PREFIX, REDIS_MODE_URL
@@ -92,6 +93,15 @@ async def redis_space() -> AsyncIterator[RedisSpace]:
 def fake_upstream() -> Iterator[tuple[FakeOpenAI, str]]:
     """The one stand-in server of the session: (the fake, its base URL without /v1)."""
     fake = FakeOpenAI()
+    with serve(fake) as url:
+        yield fake, url
+
+
+@pytest.fixture(scope="session")
+def anthropic_upstream() -> Iterator[tuple[FakeAnthropic, str]]:
+    """The stand-in Anthropic server of the session (tests/support/fake_anthropic.py): (the
+    fake, its base URL); the anthropic tests' own `fake` fixture resets it."""
+    fake = FakeAnthropic()
     with serve(fake) as url:
         yield fake, url
 

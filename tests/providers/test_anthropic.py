@@ -47,21 +47,14 @@ KEY = "sk-ant-api03-test-llmrelay-9c1d2e3f4a5b"
 MODEL = "claude-haiku-4-5"
 
 
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[tuple[FakeAnthropic, str]]:
-    fake = FakeAnthropic()
-    with serve(fake) as url:
-        yield fake, url
+@pytest.fixture
+def fake(anthropic_upstream: tuple[FakeAnthropic, str]) -> FakeAnthropic:
+    return anthropic_upstream[0].reset()
 
 
 @pytest.fixture
-def fake(fake_server: tuple[FakeAnthropic, str]) -> FakeAnthropic:
-    return fake_server[0].reset()
-
-
-@pytest.fixture
-def fake_url(fake_server: tuple[FakeAnthropic, str]) -> str:
-    return fake_server[1]
+def fake_url(anthropic_upstream: tuple[FakeAnthropic, str]) -> str:
+    return anthropic_upstream[1]
 
 
 # Both HTTP transports (upstream_http): aiohttp, the default, and httpx2's own.
@@ -372,11 +365,11 @@ def test_info_and_token_estimate(provider: AnthropicProvider) -> None:
 
 
 @pytest.fixture(scope="module")
-def relay(fake_server: tuple[FakeAnthropic, str]) -> Iterator[str]:
+def relay(anthropic_upstream: tuple[FakeAnthropic, str]) -> Iterator[str]:
     settings = make_settings(
         provider="anthropic",
         anthropic_api_key=KEY,
-        anthropic_base_url=fake_server[1],
+        anthropic_base_url=anthropic_upstream[1],
         upstream_max_retries=0,
         upstream_timeout_seconds=10,
     )

@@ -58,22 +58,15 @@ ANTHROPIC_TIME = {"name": "get_time", "input_schema": {"type": "object", "proper
 ASK: Any = [{"role": "user", "content": "Weather and time in Paris?"}]
 
 
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[tuple[FakeAnthropic, str]]:
-    fake = FakeAnthropic()
-    with serve(fake) as url:
-        yield fake, url
+@pytest.fixture
+def fake(anthropic_upstream: tuple[FakeAnthropic, str]) -> FakeAnthropic:
+    return anthropic_upstream[0].reset()
 
 
 @pytest.fixture
-def fake(fake_server: tuple[FakeAnthropic, str]) -> FakeAnthropic:
-    return fake_server[0].reset()
-
-
-@pytest.fixture
-async def provider(fake_server: tuple[FakeAnthropic, str]) -> AsyncIterator[AnthropicProvider]:
+async def provider(anthropic_upstream: tuple[FakeAnthropic, str]) -> AsyncIterator[AnthropicProvider]:
     backend = AnthropicProvider(
-        api_key=KEY, base_url=fake_server[1], model=MODEL, timeout=10, max_retries=0, max_tokens=64
+        api_key=KEY, base_url=anthropic_upstream[1], model=MODEL, timeout=10, max_retries=0, max_tokens=64
     )
     yield backend
     await backend.aclose()
@@ -317,11 +310,11 @@ async def test_count_prompt_asks_anthropics_count_tokens(
 
 
 @pytest.fixture(scope="module")
-def relay(fake_server: tuple[FakeAnthropic, str]) -> Iterator[str]:
+def relay(anthropic_upstream: tuple[FakeAnthropic, str]) -> Iterator[str]:
     settings = make_settings(
         provider="anthropic",
         anthropic_api_key=KEY,
-        anthropic_base_url=fake_server[1],
+        anthropic_base_url=anthropic_upstream[1],
         upstream_max_retries=0,
         upstream_timeout_seconds=10,
     )
