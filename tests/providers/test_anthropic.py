@@ -34,14 +34,20 @@ from llmrelay.providers.base import (
     UpstreamTimeout,
     UpstreamUnavailable,
     Usage,
-    note_requests_sent,
 )
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
 from tests.support.fake_anthropic import FakeAnthropic, Script
 from tests.support.fake_openai import Received
 from tests.support.servers import free_socket, serve
 from tests.support.settings import make_settings
-from tests.support.upstream import TRICKY, as_received, read_stream, texts
+from tests.support.upstream import (
+    TRICKY,
+    as_received,
+    read_stream,
+    requests_sent_while,
+    serve_anthropic_relay,
+    texts,
+)
 
 KEY = "sk-ant-api03-test-llmrelay-9c1d2e3f4a5b"
 MODEL = "claude-haiku-4-5"
@@ -334,15 +340,7 @@ async def test_cancelling_the_consumer_closes_the_upstream_connection(
 
 async def test_the_client_says_when_its_request_was_sent(provider: AnthropicProvider) -> None:
     """As the OpenAI SDK's: the sending is noted in the running stream's task (overhead.py)."""
-    sent: list[float] = []
-
-    async def run() -> float:
-        note_requests_sent(sent)
-        before = time.perf_counter()
-        await collect(provider.stream(ask()))
-        return before
-
-    before = await asyncio.create_task(run())
+    before, sent = await requests_sent_while(provider.stream(ask()))
     assert len(sent) == 1 and sent[0] > before
 
 
@@ -366,14 +364,7 @@ def test_info_and_token_estimate(provider: AnthropicProvider) -> None:
 
 @pytest.fixture(scope="module")
 def relay(anthropic_upstream: tuple[FakeAnthropic, str]) -> Iterator[str]:
-    settings = make_settings(
-        provider="anthropic",
-        anthropic_api_key=KEY,
-        anthropic_base_url=anthropic_upstream[1],
-        upstream_max_retries=0,
-        upstream_timeout_seconds=10,
-    )
-    with serve(create_app(settings)) as url:
+    with serve_anthropic_relay(anthropic_upstream[1], KEY) as url:
         yield url
 
 

@@ -14,7 +14,6 @@ import anthropic
 import openai
 import pytest
 
-from llmrelay.app import create_app
 from llmrelay.providers.anthropic.messages import AnthropicProvider
 from llmrelay.providers.base import (
     BadGenerationRequest,
@@ -33,8 +32,7 @@ from llmrelay.providers.base import (
 )
 from tests.support.fake_anthropic import FakeAnthropic, Script
 from tests.support.fake_openai import FakeToolCall
-from tests.support.servers import serve
-from tests.support.settings import make_settings
+from tests.support.upstream import serve_anthropic_relay
 
 KEY = "sk-ant-api03-tools-test-4d5e6f7a8b"
 MODEL = "claude-haiku-4-5"
@@ -311,14 +309,7 @@ async def test_count_prompt_asks_anthropics_count_tokens(
 
 @pytest.fixture(scope="module")
 def relay(anthropic_upstream: tuple[FakeAnthropic, str]) -> Iterator[str]:
-    settings = make_settings(
-        provider="anthropic",
-        anthropic_api_key=KEY,
-        anthropic_base_url=anthropic_upstream[1],
-        upstream_max_retries=0,
-        upstream_timeout_seconds=10,
-    )
-    with serve(create_app(settings)) as url:
+    with serve_anthropic_relay(anthropic_upstream[1], KEY) as url:
         yield url
 
 

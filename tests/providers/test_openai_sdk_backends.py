@@ -18,14 +18,13 @@ from llmrelay.providers.base import (
     TextDelta,
     UpstreamAuthError,
     UpstreamRateLimited,
-    note_requests_sent,
 )
 from llmrelay.providers.openai_sdk.chat import ChatCompletionsProvider
 from llmrelay.providers.openai_sdk.client import OpenAISDKProvider
 from llmrelay.providers.openai_sdk.responses import ResponsesProvider
 from llmrelay.providers.openai_sdk.upstream_errors import CLOSED_EARLY
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.upstream import KEY, ask, collect
+from tests.support.upstream import KEY, ask, collect, requests_sent_while
 
 
 # Both HTTP transports: aiohttp (the default) and httpx2's own (an upstream URL with credentials).
@@ -151,13 +150,5 @@ async def test_the_client_says_when_its_request_was_sent(
     """The HTTP client's request hook notes the sending in the running stream's task: what the
     SDK did before it is llmrelay's own time (overhead.py), the wait after it the upstream's."""
     fake.script = Script(deltas=["a"])
-    sent: list[float] = []
-
-    async def run() -> float:
-        note_requests_sent(sent)
-        before = time.perf_counter()
-        await collect(provider.stream(ask()))
-        return before
-
-    before = await asyncio.create_task(run())
+    before, sent = await requests_sent_while(provider.stream(ask()))
     assert len(sent) == 1 and sent[0] > before

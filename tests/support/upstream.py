@@ -6,6 +6,7 @@ itself is one fixture, `fake` (tests/conftest.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -14,7 +15,7 @@ import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from llmrelay.app import create_app
-from llmrelay.providers.base import ChatMessage, GenerationRequest, ProviderEvent
+from llmrelay.providers.base import ChatMessage, GenerationRequest, ProviderEvent, note_requests_sent
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.servers import serve
 from tests.support.settings import make_settings
@@ -47,6 +48,34 @@ def ask(text: str = "hi", **options: object) -> GenerationRequest:
 
 async def collect(events: AsyncIterator[ProviderEvent]) -> list[ProviderEvent]:
     return [event async for event in events]
+
+
+async def requests_sent_while(events: AsyncIterator[ProviderEvent]) -> tuple[float, list[float]]:
+    """Reads `events` in a task of its own, as a generation does: (when reading began, the times
+    its HTTP client noted its requests as sent, providers.base.request_sent)."""
+    sent: list[float] = []
+
+    async def run() -> float:
+        note_requests_sent(sent)
+        before = time.perf_counter()
+        await collect(events)
+        return before
+
+    return await asyncio.create_task(run()), sent
+
+
+@contextlib.contextmanager
+def serve_anthropic_relay(base_url: str, api_key: str) -> Iterator[str]:
+    """A real llmrelay whose upstream is the Anthropic stand-in at `base_url`; no retries."""
+    settings = make_settings(
+        provider="anthropic",
+        anthropic_api_key=api_key,
+        anthropic_base_url=base_url,
+        upstream_max_retries=0,
+        upstream_timeout_seconds=10,
+    )
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 @contextlib.contextmanager
