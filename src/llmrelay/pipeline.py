@@ -145,7 +145,8 @@ class Pipeline:
         response with each answer at its index, streamed interleaved or whole."""
         if len(generations) == 1:
             return await self.answer(http, generations[0], renderer, stream=stream)
-        started = min(generation.started_at for generation in generations)
+        # The upstream wait starts at the first request sent (as `answer` counts it for one).
+        started = min(generation.upstream_since for generation in generations)
         if not stream:
             results = await final_results(http, generations)
             ends = [g.finished_at for g in generations if g.finished_at is not None]
