@@ -131,7 +131,10 @@ class AnthropicProvider:
                 response = await stack.enter_async_context(opened)
             except anthropic.AnthropicError as exc:
                 raise translate(exc, api_key=self._api_key, streaming=False) from None
-            events = json_events(response.http_response)
+            # Closed by the stack too (before the response): a consumer that stops early must
+            # not leave the reader's generators to the garbage collector, which may finalise
+            # them from another thread's collection while they run (tests/README.md).
+            events = await stack.enter_async_context(contextlib.aclosing(json_events(response.http_response)))
             try:
                 async for event in events:
                     for produced in reader.read(event):

@@ -185,7 +185,9 @@ class OpenAISDKProvider(ABC):
                 response = await stack.enter_async_context(self.open_stream(request))
             except openai.OpenAIError as exc:
                 raise translate(exc, api_key=self._api_key, streaming=False) from None
-            events = json_events(response)
+            # Closed by the stack before the response, however this generator ends (as the
+            # Anthropic backend does): nothing left for the garbage collector to finalise.
+            events = await stack.enter_async_context(contextlib.aclosing(json_events(response)))
             try:
                 async for event in events:
                     text = parser.read_event(event)
