@@ -21,6 +21,7 @@ from llmrelay.providers.base import ToolCall
 from llmrelay.providers.scripted import Script, ScriptedProvider
 from tests.support.fake_openai import FakeOpenAI, FakeToolCall
 from tests.support.fake_openai import Script as FakeScript
+from tests.support.models_files import seeing_and_blind, write_models_file
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.sse_client import Event, read_events
@@ -30,24 +31,7 @@ IMAGE = f"data:image/png;base64,{PNG}"
 
 
 def models_file(tmp_path: Path, fake_url: str) -> Path:
-    path = tmp_path / "models.toml"
-    path.write_text(
-        f"""
-[[models]]
-name = "blind"
-provider = "scripted"
-reply = "I only read."
-
-[[models]]
-name = "seeing"
-provider = "openai-compatible"
-model = "upstream-vision"
-base_url = "{fake_url}/v1"
-max_retries = 0
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_models_file(tmp_path, seeing_and_blind(fake_url))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from llmrelay.app import create_app
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_openai import Script as FakeScript
+from tests.support.models_files import write_models_file as write
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 
@@ -27,12 +28,6 @@ provider = "scripted"
 reply = "I am slow, but I get there."
 delay_seconds = 0.01
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "models.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_a_file_with_two_models(tmp_path: Path) -> None:

@@ -10,13 +10,8 @@ import pytest
 
 from llmrelay.models import build_registry, load_models_file
 from llmrelay.settings import SettingsError
+from tests.support.models_files import write_models_file as write
 from tests.support.settings import make_settings
-
-
-def write(tmp_path: Path, text: str, name: str = "models.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 async def test_without_a_file_the_one_model_of_the_settings_under_its_name() -> None:

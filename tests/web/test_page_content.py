@@ -36,6 +36,7 @@ from tests.support.browser import (
 )
 from tests.support.fake_openai import FakeOpenAI, FakeToolCall
 from tests.support.fake_openai import Script as FakeScript
+from tests.support.models_files import seeing_and_blind, write_models_file
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.upstream import serve_relay
@@ -69,9 +70,7 @@ def answered(page: Page, timeout: float = 10_000) -> None:
 
 
 def serve_models(tmp_path: Path, toml: str) -> Any:
-    path = tmp_path / "models.toml"
-    path.write_text(toml, encoding="utf-8")
-    return serve(create_app(make_settings(models_file=path)))
+    return serve(create_app(make_settings(models_file=write_models_file(tmp_path, toml))))
 
 
 TWO_SCRIPTED = """
@@ -84,22 +83,6 @@ reply = "I am fast."
 name = "slow"
 provider = "scripted"
 reply = "I am slow, but I get there."
-"""
-
-
-def seeing_and_blind(fake_url: str) -> str:
-    return f"""
-[[models]]
-name = "blind"
-provider = "scripted"
-reply = "I only read."
-
-[[models]]
-name = "seeing"
-provider = "openai-compatible"
-model = "upstream-vision"
-base_url = "{fake_url}/v1"
-max_retries = 0
 """
 
 
