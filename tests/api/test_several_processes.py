@@ -21,6 +21,7 @@ from tests.support.redis import RedisSpace
 from tests.support.servers import serve
 from tests.support.settings import make_settings
 from tests.support.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
+from tests.support.upstream import relay_settings
 from tests.support.wait import wait_until
 
 
@@ -237,15 +238,13 @@ def test_a_background_response_cancelled_on_b_stops_its_upstream_on_a_within_a_s
     redis_space: RedisSpace, tmp_path: Path, fake: FakeOpenAI, fake_url: str
 ) -> None:
     fake.script = FakeScript(deltas=tuple(f" w{i}" for i in range(400)), delay_seconds=0.05)
-    settings = make_settings(
+    settings = relay_settings(
+        "openai-compatible",
+        fake_url,
+        model="upstream-model",
         redis_url=redis_space.url,
         redis_prefix=redis_space.prefix,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
-        provider="openai-compatible",
-        model="upstream-model",
-        openai_api_key="sk-upstream",
-        openai_base_url=f"{fake_url}/v1",
-        upstream_max_retries=0,
     )
     with (
         serve(create_app(settings)) as a,

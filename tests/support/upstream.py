@@ -16,6 +16,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from llmrelay.app import create_app
 from llmrelay.providers.base import ChatMessage, GenerationRequest, ProviderEvent, note_requests_sent
+from llmrelay.settings import Settings
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.servers import serve
 from tests.support.settings import make_settings
@@ -78,19 +79,26 @@ def serve_anthropic_relay(base_url: str, api_key: str) -> Iterator[str]:
         yield url
 
 
-@contextlib.contextmanager
-def serve_relay(provider: str, fake_url: str, **settings: object) -> Iterator[str]:
-    """A real llmrelay whose upstream is the fake; no retries, so 429/500 tests are quick."""
+def relay_settings(provider: str, fake_url: str, **settings: object) -> Settings:
+    """Settings of an llmrelay whose upstream is the fake (`provider` one of the two OpenAI-SDK
+    kinds); no retries, so 429/500 tests are quick. `settings` override or add."""
     values: dict[str, object] = {
         "provider": provider,
         "openai_api_key": KEY,
         "openai_base_url": f"{fake_url}/v1",
         "upstream_max_retries": 0,
         "upstream_timeout_seconds": 10,
-        "detach_grace_seconds": 0,
     }
     values.update(settings)
-    with serve(create_app(make_settings(**values))) as url:
+    return make_settings(**values)
+
+
+@contextlib.contextmanager
+def serve_relay(provider: str, fake_url: str, **settings: object) -> Iterator[str]:
+    """A real llmrelay whose upstream is the fake (`relay_settings`), no detach grace."""
+    with serve(
+        create_app(relay_settings(provider, fake_url, **{"detach_grace_seconds": 0, **settings}))
+    ) as url:
         yield url
 
 

@@ -15,6 +15,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.fake_openai import Script as FakeScript
 from tests.support.servers import serve
 from tests.support.settings import make_settings
+from tests.support.upstream import relay_settings
 from tests.support.wait import wait_until
 
 REPLY = "one two three four five six seven eight nine ten"
@@ -71,13 +72,7 @@ def test_cancel_stops_a_background_response_and_it_reads_back_cancelled(
     fake: FakeOpenAI, fake_url: str
 ) -> None:
     fake.script = FakeScript(deltas=tuple(f" w{i}" for i in range(200)), delay_seconds=0.05)
-    settings = make_settings(
-        provider="openai-compatible",
-        model="upstream-model",
-        openai_api_key="sk-upstream",
-        openai_base_url=f"{fake_url}/v1",
-        upstream_max_retries=0,
-    )
+    settings = relay_settings("openai-compatible", fake_url, model="upstream-model")
     with (
         serve(create_app(settings)) as url,
         openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as client,

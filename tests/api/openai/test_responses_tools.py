@@ -13,7 +13,7 @@ import pytest
 from llmrelay.app import create_app
 from tests.support.fake_openai import FakeOpenAI, FakeToolCall, Script
 from tests.support.servers import serve
-from tests.support.settings import make_settings
+from tests.support.upstream import relay_settings
 
 WEATHER = {
     "type": "function",
@@ -30,13 +30,7 @@ def served(
 ) -> Iterator[tuple[FakeOpenAI, str, str]]:
     """A real llmrelay in front of the session's stand-in (tests take `fake` to script it)."""
     fake, fake_url = fake_upstream
-    settings = make_settings(
-        provider=request.param,
-        model="upstream-model",
-        openai_api_key="sk-upstream",
-        openai_base_url=f"{fake_url}/v1",
-        upstream_max_retries=0,
-    )
+    settings = relay_settings(request.param, fake_url, model="upstream-model")
     with serve(create_app(settings)) as url:
         yield fake, url, request.param
 
