@@ -204,7 +204,8 @@ async def guard(request: Request) -> None:
     if is_open(getattr(request.scope.get("route"), "endpoint", None)):
         return
     authenticator: Authenticator = request.app.state.runtime.auth
-    hint = API_KEY_HINT if is_messages_path(request.url.path) else BEARER_HINT
+    # The scope's path, not `request.url`, which builds and parses a whole URL per request.
+    hint = API_KEY_HINT if is_messages_path(request.scope["path"]) else BEARER_HINT
     request.state.caller = await authenticator.caller(presented_key(request), hint=hint)
 
 

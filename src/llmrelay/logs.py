@@ -37,6 +37,12 @@ def configure_logging(level: str) -> None:
     root.addHandler(handler)
     # uvicorn's access log would repeat what we log, without the request id.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # The SDKs' HTTP clients log every upstream request at INFO ("HTTP Request: POST …"): a
+    # second line per answer beside llmrelay's own, and 2.7% of the server's CPU per request at
+    # one stream at a time (bench/notes.md). Shown at DEBUG.
+    upstream_level = logging.DEBUG if logging.getLevelName(level) == logging.DEBUG else logging.WARNING
+    for name in ("httpx2", "httpx"):
+        logging.getLogger(name).setLevel(upstream_level)
 
 
 class RequestIdMiddleware:
