@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -23,6 +24,7 @@ from llmrelay.limiter import InProcessLimiter, LimitExceeded, Tenant, limiter_fo
 from llmrelay.providers.scripted import ScriptedProvider
 from llmrelay.store import KeyLimits, Owner, Store
 from llmrelay.stream_slots import RedisSlots
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.redis import fresh_redis_space
 from tests.support.servers import serve
 from tests.support.settings import make_settings
@@ -260,3 +262,36 @@ async def test_an_answer_refused_by_another_limit_gives_its_slot_back(where: str
             await limiter.admit(streams_only, prompt_tokens=lambda: 1, max_output_tokens=None)
         assert full.value.limit == "max_streams"
         await running.settle(1, 1)
+
+
+def test_count_tokens_asking_anthropic_counts_as_a_request_and_charges_nothing(
+    anthropic_upstream: tuple[FakeAnthropic, str],
+) -> None:
+    """An Anthropic upstream's count_tokens is a call on the operator's account: the caller's
+    requests per minute hold for it (Anthropic's 429 shape, the anthropic SDK's RateLimitError),
+    and no token is charged to the key's budget."""
+    fake, fake_url = anthropic_upstream
+    fake.reset()
+    values = make_settings(
+        provider="anthropic",
+        model="claude-haiku-4-5",
+        anthropic_api_key="sk-ant-upstream",
+        anthropic_base_url=fake_url,
+        upstream_max_retries=0,
+        api_keys=ENV_KEY,
+    )
+    redis_url = None if values.redis_url is None else values.redis_url.get_secret_value()
+    limiter = limiter_for(redis_url, values.redis_prefix, values.default_limits(), window_seconds=1)
+    with serve(create_app(values, limiter=limiter)) as url:
+        key = asyncio.run(_make_key(values.database_url or "", "counts", KeyLimits(rpm=1, budget_tokens=1)))
+        with anthropic.Anthropic(base_url=url, api_key=key, max_retries=0) as claude:
+            counted = claude.messages.count_tokens(model="claude-haiku-4-5", messages=USER)
+            assert counted.input_tokens == 17  # the stand-in's own count
+            with pytest.raises(anthropic.RateLimitError) as raised:
+                claude.messages.count_tokens(model="claude-haiku-4-5", messages=USER)
+            assert raised.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+            assert [r.path for r in fake.requests] == ["/v1/messages/count_tokens"]
+            _wait_for_next_window(raised.value.response.headers["retry-after"])
+            # A budget of one token is untouched by counting: an answer may still start.
+            answer = claude.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=USER)
+            assert answer.content

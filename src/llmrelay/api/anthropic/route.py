@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from llmrelay import quota
 from llmrelay.accounting import prompt_tokens
 from llmrelay.api.anthropic.errors import AnthropicError, from_failure
 from llmrelay.api.anthropic.render import MessagesRenderer
@@ -84,11 +85,21 @@ async def create_message(
 
 
 @router.post("/messages/count_tokens", summary="How many input tokens a Messages request takes")
-async def count_tokens(body: CountTokensRequest, models: ModelsDep, settings: SettingsDep) -> dict[str, int]:
+async def count_tokens(
+    body: CountTokensRequest,
+    models: ModelsDep,
+    settings: SettingsDep,
+    pipeline: PipelineDep,
+    caller: CallerDep,
+) -> dict[str, int]:
     """The count of whoever can count the whole prompt (`PromptCounter`): an Anthropic upstream
     asks Anthropic's own count_tokens; the embedded model counts with its tokenizer over its
     chat template. Other providers' counts are estimates (OpenAI's: about four characters a
-    token; they report exact usage with each answer)."""
+    token; they report exact usage with each answer).
+
+    A count that asks the upstream or runs the tokenizer is a request like any other for the
+    caller's limits (requests per minute, answers at once; a 429 in Anthropic's shape), with no
+    tokens reserved or charged: it generates nothing. An estimate costs nothing and is free."""
     provider = provider_for(models, body.model)
     problem = unsupported(body, provider, body.model)
     if problem is not None:
@@ -97,7 +108,11 @@ async def count_tokens(body: CountTokensRequest, models: ModelsDep, settings: Se
     prompt = counted_request(body, messages)
     if not isinstance(provider, PromptCounter):
         return {"input_tokens": prompt_tokens(provider, prompt)}
+    permit = await quota.admit_input(pipeline.limiter, caller, lambda: 0)
     try:
         return {"input_tokens": await provider.count_prompt(prompt)}
     except ProviderError as exc:
         raise from_failure(Failure(exc.message, exc.status, exc.kind)) from None
+    finally:
+        if permit is not None:
+            await permit.settle(0, 0)
