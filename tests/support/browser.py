@@ -48,9 +48,11 @@ def launch_browser() -> Iterator[Browser]:
         browser.close()
 
 
-def new_page(browser: Browser) -> Iterator[Page]:
-    """A page in a context of its own: no cookies, cache or storage shared between tests."""
-    context = browser.new_context(viewport={"width": 1100, "height": 720})
+def new_page(browser: Browser, *, clipboard: bool = False) -> Iterator[Page]:
+    """A page in a context of its own: no cookies, cache or storage shared between tests; with
+    `clipboard`, allowed to write to the clipboard and to read it back (what a test of Copy needs)."""
+    permissions = ["clipboard-read", "clipboard-write"] if clipboard else []
+    context = browser.new_context(viewport={"width": 1100, "height": 720}, permissions=permissions)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page

@@ -1,4 +1,5 @@
-"""The fixtures of the real-browser tests: one chromium per module, a fresh page per test."""
+"""The fixtures of the real-browser tests: one chromium per module, a fresh page per test (one
+allowed to use the clipboard: `clipboard_page`)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     yield from new_page(browser)
+
+
+@pytest.fixture
+def clipboard_page(browser: Browser) -> Iterator[Page]:
+    yield from new_page(browser, clipboard=True)

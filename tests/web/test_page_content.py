@@ -13,13 +13,12 @@ import json
 import struct
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 
 from llmrelay.app import create_app
 from llmrelay.providers.scripted import Script, ScriptedProvider
@@ -306,18 +305,6 @@ def test_markdown_is_rendered_while_it_streams_without_redrawing_what_is_final(p
 
 
 # -- copy --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clipboard_page(browser: Browser) -> Iterator[Page]:
-    """A page allowed to write to the clipboard and to read it back (what a test needs)."""
-    context = browser.new_context(
-        viewport={"width": 1100, "height": 720}, permissions=["clipboard-read", "clipboard-write"]
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def test_copy_puts_the_answer_and_a_code_block_on_the_clipboard(clipboard_page: Page) -> None:

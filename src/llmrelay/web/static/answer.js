@@ -13,6 +13,13 @@
 // - The answer is shown as markdown while it streams (transcript.js, markdown.js), the calls the
 //   model made as they arrive (`tool_call` events). `end` comes only after the server stored the
 //   answer, so the stored one then takes the place of the streamed one (only what differs).
+// - Reasoning (`reasoning` events) shows above the answer while it streams, with how long the
+//   model thought once the answer moves on (reasoning.js); a refusal (a `delta` with `refusal`)
+//   in a notice of its own. Neither goes into the answer's text. The store keeps no reasoning,
+//   and keeps a refusal after the text: at the end the page takes that end off the stored
+//   answer again, so the refusal stays apart (after a reload it is part of the answer).
+//   A resume gets only the events after the last one seen, so nothing shows twice; attaching
+//   to a running answer starts again from its first event, on an emptied answer.
 // - Regenerate (`regenerate`) streams a new answer to the last question into the last answer's
 //   place: the old one stays on screen until the new one starts (the server replaced it then).
 // - The model can fail before `start`, too: the server then stores the question and the failed
@@ -26,6 +33,7 @@ import {
   getConversation,
   isKeyError,
   regenerateAnswer,
+  renderMarkdown,
   ShownError,
   startTurn,
   UNREACHABLE,
@@ -49,6 +57,13 @@ function newRun(hooks, fields) {
     node: null, // the answer's <article>; null while the answer is not on screen
     userNode: null, // the question's <article>, when this page sent it
     text: "", // what arrived so far, to show again if the answer comes back on screen
+    reasoning: "", // likewise the reasoning (never part of `text`)
+    refusal: "", // and the refusal (likewise)
+    thinkingSince: null, // performance.now() when the reasoning going on now began; null: none is
+    thoughtMs: 0, // the time spent reasoning before that
+    // Whether the page saw the reasoning arrive: attached to a running answer, it gets what was
+    // reasoned so far all at once, so it cannot tell how long that took.
+    timesThinking: true,
     toolCalls: [], // the `tool_call` pieces so far, likewise
     replaces: null, // regenerating: the id of the answer the new one takes the place of
     controller: null, // aborts the request in flight
@@ -74,6 +89,16 @@ function parse(data) {
   }
 }
 
+const thoughtFor = (run) => (run.timesThinking ? run.thoughtMs : null);
+
+// The answer moved on from reasoning (to text, a call, or its end).
+function stopThinking(run) {
+  if (run.thinkingSince === null) return;
+  run.thoughtMs += performance.now() - run.thinkingSince;
+  run.thinkingSince = null;
+  if (run.node) view.endThinking(run.node, thoughtFor(run));
+}
+
 function handleEvent(run, event) {
   if (run.ended || run.stopping) return;
   if (event.id !== null) run.lastEventId = event.id;
@@ -91,13 +116,26 @@ function handleEvent(run, event) {
     if (run.userNode && data.user_message_id) run.userNode.dataset.id = data.user_message_id;
     run.hooks.started(run);
     run.hooks.status(run, "Answering…");
+  } else if (event.type === "reasoning" && typeof data.text === "string") {
+    run.failures = 0;
+    run.thinkingSince ??= performance.now();
+    run.reasoning += data.text;
+    if (run.node) view.appendReasoning(run.node, data.text);
+    run.hooks.status(run, "Thinking…");
   } else if (event.type === "delta" && typeof data.text === "string") {
     run.failures = 0; // the stream moves again: a later drop gets its full set of retries
-    run.text += data.text;
-    if (run.node) view.appendText(run.node, data.text);
+    stopThinking(run);
+    if (data.refusal) {
+      run.refusal += data.text;
+      if (run.node) view.appendRefusal(run.node, data.text);
+    } else {
+      run.text += data.text;
+      if (run.node) view.appendText(run.node, data.text);
+    }
     run.hooks.status(run, "Answering…");
   } else if (event.type === "tool_call") {
     run.failures = 0;
+    stopThinking(run);
     run.toolCalls.push(data);
     if (run.node) view.addToolCall(run.node, data);
   } else if (event.type === "error") {
@@ -105,6 +143,7 @@ function handleEvent(run, event) {
     run.failed = true;
     run.hooks.error(run, data.message || "The answer failed.");
   } else if (event.type === "end") {
+    stopThinking(run);
     run.ended = true;
     run.finishReason = data.finish_reason ?? "";
   }
@@ -122,6 +161,24 @@ async function connect(run, open) {
   });
 }
 
+// The stored answer with the refusal this page saw taken off its end (the store keeps it after
+// the text), to show apart again; as it is when that end is not the refusal, or the rest cannot
+// be rendered (then the refusal reads as part of the answer, as after a reload).
+async function withRefusalApart(message, refusal) {
+  if (!refusal || typeof message.content !== "string" || !message.content.endsWith(refusal)) return message;
+  const content = message.content.slice(0, message.content.length - refusal.length);
+  let html = "";
+  if (content) {
+    try {
+      const rendered = await renderMarkdown(content);
+      html = rendered.closed_html + rendered.open_html;
+    } catch {
+      return message;
+    }
+  }
+  return { ...message, content, html, refusal };
+}
+
 // Shows the answer as stored; false when it could not be read.
 async function showStored(run) {
   if (!run.node || !run.conversationId) return false;
@@ -129,7 +186,9 @@ async function showStored(run) {
     const conversation = await getConversation(run.conversationId);
     const at = conversation.messages.findIndex((m) => m.id === run.messageId);
     if (at === -1 || !run.node) return false;
-    view.showStoredAnswer(run.node, conversation.messages[at]);
+    const message = await withRefusalApart(conversation.messages[at], run.refusal);
+    if (!run.node) return false;
+    view.showStoredAnswer(run.node, message);
     const question = conversation.messages[at - 1];
     if (run.userNode && question?.role === "user") run.userNode.dataset.id = question.id;
     return true;
@@ -139,6 +198,7 @@ async function showStored(run) {
 }
 
 function settle(run, outcome, statusText) {
+  stopThinking(run);
   clearTimeout(run.timer);
   run.wake();
   run.controller?.abort();
@@ -248,12 +308,12 @@ export function regenerate(node, conversationId, model, hooks) {
 
 // Attaches to an answer still being written (the page was reloaded, or opened elsewhere).
 export function attach(messageId, conversationId, node, hooks) {
-  const run = newRun(hooks, { conversationId, messageId, node });
+  const run = newRun(hooks, { conversationId, messageId, node, timesThinking: false });
   follow(run, (signal) => {
-    // From the very start: the events replay every word written so far, then follow live.
-    run.text = "";
-    run.toolCalls = [];
-    run.lastEventId = "";
+    // From the very start: the events replay every word written so far (and of the reasoning,
+    // the refusal), then follow live.
+    Object.assign(run, { text: "", reasoning: "", refusal: "", toolCalls: [], lastEventId: "" });
+    Object.assign(run, { thinkingSince: null, thoughtMs: 0 });
     view.showStoredAnswer(node, { id: messageId, status: "streaming", content: "" });
     return attachToAnswer(messageId, "", signal);
   });
@@ -267,6 +327,11 @@ export function show(run, node) {
   if (!node) return;
   view.showStoredAnswer(node, { id: run.messageId, status: "streaming", content: run.text });
   for (const piece of run.toolCalls) view.addToolCall(node, piece);
+  if (run.reasoning) {
+    view.appendReasoning(node, run.reasoning);
+    if (run.thinkingSince === null) view.endThinking(node, thoughtFor(run));
+  }
+  if (run.refusal) view.appendRefusal(node, run.refusal);
 }
 
 export async function stop(run) {

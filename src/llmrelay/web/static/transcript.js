@@ -3,11 +3,14 @@
 // What goes in as what: the user's words go in through textContent (text, never HTML), their
 // images as <img> of the data URLs they attached. An answer is markdown, rendered and sanitised
 // by the server, as it streams and once whole (markdown.js); the calls it made are text inside
-// <details> (toolcalls.js). Each answer has a Copy button (its markdown), and the last one a
-// Regenerate button when the page offers it (`offerRegenerate`).
+// <details> (toolcalls.js); the reasoning it showed is text in a <details> above it
+// (reasoning.js), and a refusal text in a notice of its own after it. Each answer has a Copy
+// button (its markdown: neither its reasoning nor a refusal), and the last one a Regenerate
+// button when the page offers it (`offerRegenerate`).
 
 import { answerCopyButton } from "./copy.js";
 import { liveMarkdown, showHtml } from "./markdown.js";
+import { addReasoning, clearReasoning, endReasoning, reasoningDisclosure } from "./reasoning.js";
 import { addToolCallPiece, showToolCalls } from "./toolcalls.js";
 
 const transcript = document.getElementById("transcript");
@@ -54,12 +57,23 @@ function messageNode(role, author, id) {
   regenerate.textContent = "Regenerate";
   regenerate.hidden = true;
   actions.append(answerCopyButton(() => answerText(node)), regenerate);
-  node.append(part("div", "body markdown"), calls, note, actions);
+  node.append(reasoningDisclosure(), part("div", "body markdown"), refusalNotice(), calls, note, actions);
   return node;
+}
+
+// The model declining, in its words: apart from the answer, so it never reads as one.
+function refusalNotice() {
+  const notice = part("div", "refusal");
+  notice.hidden = true;
+  const label = part("p", "refusal-label");
+  label.textContent = "The model declined:";
+  notice.append(label, part("p", "refusal-text"));
+  return notice;
 }
 
 const bodyOf = (node) => node.querySelector(".body");
 const callsOf = (node) => node.querySelector(".tool-calls");
+const reasoningOf = (node) => node.querySelector("details.reasoning");
 
 function add(node) {
   keepingBottom(() => {
@@ -125,9 +139,30 @@ export function addToolCall(node, piece) {
   keepingBottom(() => addToolCallPiece(callsOf(node), piece));
 }
 
-// The answer's markdown as the model wrote it (what Copy copies).
+export function appendReasoning(node, text) {
+  keepingBottom(() => addReasoning(reasoningOf(node), text));
+}
+
+// The reasoning is over; `ms`: how long it took (null: not known).
+export function endThinking(node, ms) {
+  endReasoning(reasoningOf(node), ms);
+}
+
+const refusalText = (node) => node.querySelector(".refusal-text").textContent;
+
+function setRefusal(node, text) {
+  node.querySelector(".refusal-text").textContent = text; // the model's words: text, never HTML
+  node.querySelector(".refusal").hidden = !text;
+}
+
+export function appendRefusal(node, text) {
+  keepingBottom(() => setRefusal(node, refusalText(node) + text));
+}
+
+// The answer's markdown as the model wrote it (what Copy copies); an answer that is only a
+// refusal, the refusal.
 export function answerText(node) {
-  return lives.get(node)?.text() ?? stored.get(node) ?? "";
+  return (lives.get(node)?.text() ?? stored.get(node) ?? "") || refusalText(node);
 }
 
 export function setNote(node, text) {
@@ -136,13 +171,18 @@ export function setNote(node, text) {
   note.hidden = !text;
 }
 
-// Shows a stored answer as it was kept: its rendered markdown, its calls, why it stopped early.
-// One still being written (`status` streaming) starts again from `content`.
+// Shows a stored answer as it was kept: its rendered markdown, its calls, why it stopped early;
+// `message.refusal`, when the page saw which end of `content` was a refusal (the store keeps it
+// after the text), in the refusal notice. One still being written (`status` streaming) starts
+// again from `content`, with no reasoning (the caller adds what it has); a finished one keeps
+// the reasoning shown while it streamed (the store has none to show).
 export function showStoredAnswer(node, message) {
   keepingBottom(() => {
     node.dataset.id = message.id;
     setAnswerModel(node, message.model);
+    setRefusal(node, message.refusal ?? "");
     if (message.status === "streaming") {
+      clearReasoning(reasoningOf(node));
       startLive(node, message.content);
     } else {
       lives.get(node)?.stop();
