@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from llmrelay import __version__
+from llmrelay.api.web import WEB_DIR
 from llmrelay.app import create_app
 from llmrelay.providers.base import ProviderError
 from llmrelay.providers.scripted import Script, ScriptedProvider
@@ -85,7 +86,9 @@ def test_the_answer_grows_while_it_streams_and_the_form_waits(page: Page) -> Non
     assert requests and all(u.startswith(url + "/") for u in requests), requests
     # Every module of the script is asked for by this version (no stale one from a cache).
     modules = [u for u in requests if urlsplit(u).path.endswith(".js")]
-    assert len(modules) == 13 and all(u.endswith(f".js?v={__version__}") for u in modules), modules
+    shipped = sorted(f.name for f in (WEB_DIR / "static").glob("*.js"))
+    assert sorted(urlsplit(u).path.rsplit("/", 1)[1] for u in modules) == shipped, modules
+    assert all(u.endswith(f".js?v={__version__}") for u in modules), modules
 
 
 def test_stop_ends_the_answer_now_and_keeps_what_was_written(page: Page) -> None:
