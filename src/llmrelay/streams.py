@@ -40,7 +40,10 @@ from llmrelay.providers.base import (
     GenerationRequest,
     Provider,
     ProviderError,
+    ReasoningBlock,
     ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
     RefusalDelta,
     TextDelta,
     TokenLogprob,
@@ -69,8 +72,19 @@ class Failure:
     param: str | None = None
 
 
-# Reasoning and refusal deltas are logged like text: replayed and resumed exactly as it is.
-LogEvent = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | Usage | Failure | Finished
+# Reasoning and refusal deltas are logged like text: replayed and resumed exactly as it is (so
+# are the signatures ending reasoning blocks, and redacted reasoning).
+LogEvent = (
+    TextDelta
+    | ReasoningDelta
+    | ReasoningSignature
+    | RedactedReasoning
+    | RefusalDelta
+    | ToolCallDelta
+    | Usage
+    | Failure
+    | Finished
+)
 
 
 class EventLog(Protocol):
@@ -176,6 +190,9 @@ class GenerationResult:
     refusal: str = ""
     # Whether `reasoning` is a summary of it (the Responses API's kind) or the reasoning itself.
     reasoning_summary: bool = False
+    # The reasoning as the blocks it came in, each with its signature (or redacted data): what
+    # a client gives back to the model in its next turn (Anthropic's thinking blocks).
+    reasoning_blocks: tuple[ReasoningBlock, ...] = ()
     # The answer's tokens with their log probabilities, when the request asked for them.
     logprobs: tuple[TokenLogprob, ...] = ()
 
@@ -408,6 +425,7 @@ class Generation:
             tool_calls=parts.calls(),
             reasoning=parts.reasoning,
             reasoning_summary=parts.reasoning_summary,
+            reasoning_blocks=parts.reasoning_blocks(),
             refusal=parts.refusal,
             logprobs=parts.logprobs,
             stop_sequence=stop_sequence,

@@ -1,6 +1,7 @@
 """The Anthropic SDK on the embedded model (SmolLM2-135M): an Anthropic client needs no
 Anthropic upstream. Whole messages, the stream helper, top_k (which llama.cpp honours),
-count_tokens and the SDK's exceptions, through a real server."""
+count_tokens, the SDK's exceptions, extended thinking asked of a model that has none (as Claude
+Code asks it) and `output_config.format` (JSON constrained by grammar), through a real server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from llmrelay.app import create_app
 from llmrelay.providers.local import default_model_path
@@ -79,7 +81,9 @@ async def test_the_sdks_exceptions_on_the_embedded_model(client: anthropic.Async
             messages=[{"role": "user", "content": "x"}],
             thinking={"type": "enabled", "budget_tokens": 1024},
         )
+    # Anthropic's rule holds on every model: the budget is part of max_tokens.
     assert caught.value.type == "invalid_request_error"
+    assert (caught.value.api_message or "").startswith("thinking.budget_tokens: must be less than max_tokens")
 
 
 WEATHER: Any = {
@@ -162,3 +166,60 @@ async def test_count_tokens_is_the_prompt_the_model_reads(client: anthropic.Asyn
     assert counted.input_tokens == answer.usage.input_tokens
     bare = await client.messages.count_tokens(model=MODEL, messages=prompt["messages"])
     assert bare.input_tokens < counted.input_tokens  # the system text and the tools take tokens
+
+
+THINK: Any = {"type": "enabled", "budget_tokens": 1024}
+
+
+async def test_thinking_on_the_embedded_model_is_an_answer_with_no_thinking_block(
+    client: anthropic.AsyncAnthropic,
+) -> None:
+    """As Claude Code asks: thinking on, and an earlier turn's thinking block given back."""
+    thought = {
+        "type": "thinking",
+        "thinking": "They want a city. Paris.",
+        "signature": "EqQBCkYIBxgCKkB+sig==",
+    }
+    said = {"type": "text", "text": "Paris is the capital of France."}
+    turns: Any = [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": [thought, said]},
+        {"role": "user", "content": "And of Italy?"},
+    ]
+    async with client.messages.stream(
+        model=MODEL, max_tokens=2048, thinking=THINK, messages=turns, extra_body=GREEDY
+    ) as stream:
+        pieces = [piece async for piece in stream.text_stream]
+        final = await stream.get_final_message()
+    # No thinking is within any budget: the answer is its text alone.
+    assert [block.type for block in final.content] == ["text"]
+    assert final.content[0].type == "text" and final.content[0].text == "".join(pieces) != ""
+    # The earlier thinking is the model's own, not the user's: the prompt it read leaves it out.
+    without: Any = [turns[0], {"role": "assistant", "content": [said]}, turns[2]]
+    counted = await client.messages.count_tokens(model=MODEL, messages=turns, thinking=THINK)
+    assert (
+        counted.input_tokens
+        == (await client.messages.count_tokens(model=MODEL, messages=without)).input_tokens
+    )
+
+
+class Count(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    answer: int
+
+
+async def test_output_config_format_is_json_that_validates(client: anthropic.AsyncAnthropic) -> None:
+    schema = Count.model_json_schema()
+    for question in ("What is 2 + 2?", "How many legs has a cat?"):
+        message = await client.messages.create(
+            model=MODEL,
+            max_tokens=48,
+            messages=[{"role": "user", "content": question}],
+            # An effort level changes nothing a model with one way of answering does: accepted.
+            output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "low"},
+            extra_body=GREEDY,
+        )
+        assert message.content[0].type == "text"
+        # Validated against the model the schema came from (strict: an integer, and nothing else).
+        Count.model_validate_json(message.content[0].text)

@@ -232,7 +232,52 @@ async def test_an_unknown_model_is_not_found(client: anthropic.AsyncAnthropic) -
         ),
         (
             {"max_tokens": 8, "messages": USER, "thinking": {"type": "enabled", "budget_tokens": 1024}},
-            "thinking: extended thinking is not supported by this server.",
+            "thinking.budget_tokens: must be less than max_tokens (1024 >= 8); thinking tokens count "
+            "toward max_tokens.",
+        ),
+        (
+            {"max_tokens": 2048, "messages": USER, "thinking": {"type": "enabled", "budget_tokens": 1000}},
+            "thinking.budget_tokens: Input should be greater than or equal to 1024",
+        ),
+        (
+            {"max_tokens": 2048, "messages": USER, "thinking": {"type": "enabled"}},
+            "thinking.budget_tokens: Field required",
+        ),
+        (
+            {"max_tokens": 8, "messages": USER, "thinking": {"type": "sometimes"}},
+            "thinking.type: Input should be 'enabled', 'adaptive', 'disabled' or 'between_tools'",
+        ),
+        (
+            {
+                "max_tokens": 8,
+                "messages": [
+                    {"role": "user", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"}]}
+                ],
+            },
+            "messages.0.content.0: thinking blocks belong in an assistant message.",
+        ),
+        (
+            {
+                "max_tokens": 8,
+                "messages": [
+                    *USER,
+                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm"}]},
+                ],
+            },
+            "messages.1.content.0.signature: Field required",
+        ),
+        (
+            {
+                "max_tokens": 8,
+                "messages": USER,
+                "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+            },
+            "output_config.format: the model 'scripted' (provider scripted) cannot honour "
+            "output_config.format; send the request without it.",
+        ),
+        (
+            {"max_tokens": 8, "messages": USER, "output_config": {"effort": "extreme"}},
+            "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'",
         ),
         (
             {

@@ -24,6 +24,21 @@ index 0 when there is no text), streamed as Anthropic streams it:
 
 and the message stops with `stop_reason: "tool_use"`; a whole message carries its `input` parsed.
 
+Extended thinking (`Script.thinking`: FakeThinking blocks) comes first, at index 0 on, as
+Anthropic streams it:
+
+    event: content_block_start  {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}
+    event: content_block_delta  … {"type":"thinking_delta","thinking":"…"} one per fragment …
+    event: content_block_delta  {"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"…"}}
+    event: content_block_stop   {"type":"content_block_stop","index":0}
+
+(a redacted block is `{"type":"redacted_thinking","data":…}` whole at its start); the text
+block and the calls follow. The fake checks what Anthropic checks of thinking, with its errors:
+`budget_tokens` at least 1024 and below `max_tokens`, and, with thinking on, an assistant turn
+of tool_use blocks answered by the request's last tool results must start with its thinking
+block, each block given back exactly as sent (a signature it never issued, or issued for other
+text, is refused).
+
 Errors are `{"type":"error","error":{"type":…,"message":…},"request_id":…}` with the real
 statuses; a failure mid-stream is `event: error` with the same body. A test sets `fake.script`
 to choose what happens (or `fake.queue`: scripts the next requests take in order, one each, for
@@ -63,6 +78,24 @@ ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class FakeThinking:
+    """A thinking block: its text in fragments (a `thinking_delta` each) and its signature
+    (one `signature_delta`, just before the block's end); with `redacted`, a redacted_thinking
+    block of that data instead."""
+
+    fragments: Sequence[str] = ()
+    signature: str = ""
+    redacted: str | None = None
+
+    @property
+    def block(self) -> dict[str, Any]:
+        """The block whole, as a whole message carries it (and a client gives it back)."""
+        if self.redacted is not None:
+            return {"type": "redacted_thinking", "data": self.redacted}
+        return {"type": "thinking", "thinking": "".join(self.fragments), "signature": self.signature}
+
+
 @dataclass
 class Script:
     """What the fake does with the next requests. Counts are deltas sent before the event."""
@@ -81,6 +114,8 @@ class Script:
     output_tokens: int | None = None  # default: one per delta and per call
     # Calls made after the text (FakeToolCall: id, name, the fragments of its input's JSON).
     tool_uses: Sequence[FakeToolCall] = ()
+    # Thinking blocks before the text (sent whatever the request asked: a test says when).
+    thinking: Sequence[FakeThinking] = ()
 
     @property
     def ending(self) -> str:
@@ -103,6 +138,9 @@ class FakeAnthropic:
         self.queue: list[Script] = []  # taken one per request, in order, before `script`
         self.requests: list[Received] = []
         self.streams: list[StreamRecord] = []
+        # Each thinking block sent (by its signature, or its redacted data): what is given back
+        # must be one of these, unchanged.
+        self.issued: dict[str, dict[str, Any]] = {}
         self._app = Starlette(
             routes=[
                 Route("/v1/messages", self._messages, methods=["POST"]),
@@ -119,6 +157,7 @@ class FakeAnthropic:
         self.queue.clear()
         self.requests.clear()
         self.streams.clear()
+        self.issued.clear()
         return self
 
     def _next_script(self) -> Script:
@@ -147,6 +186,11 @@ class FakeAnthropic:
         script = self._next_script()
         if script.status is not None:
             return self._error(script.status, request, script)
+        refused = self._thinking_refusal(body)
+        if refused is not None:
+            return JSONResponse(error_body("invalid_request_error", refused), status_code=400)
+        for thought in script.thinking:
+            self.issued[thought.redacted or thought.signature] = thought.block
         if body.get("stream"):
             return _Streamed(self, request.url.path, self._events(script, body))
         return JSONResponse(self._message(script, body, done=True))
@@ -158,13 +202,53 @@ class FakeAnthropic:
             return self._error(script.status, request, script)
         return JSONResponse({"input_tokens": script.input_tokens})
 
+    # -- what Anthropic checks of thinking ---------------------------------------------------
+
+    def _thinking_refusal(self, body: dict[str, Any]) -> str | None:
+        """Anthropic's 400 for the request's thinking, or None."""
+        thinking = body.get("thinking") or {}
+        if thinking.get("type") == "enabled":
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            if budget >= body.get("max_tokens", 0):
+                return "`max_tokens` must be greater than `thinking.budget_tokens`."
+        messages = body.get("messages") or []
+        for at, message in enumerate(messages):
+            for index, block in enumerate(message.get("content") or []):
+                if isinstance(block, dict) and block.get("type") in ("thinking", "redacted_thinking"):
+                    key = (
+                        block.get("data") if block["type"] == "redacted_thinking" else block.get("signature")
+                    )
+                    if self.issued.get(key or "") != block:
+                        return f"messages.{at}.content.{index}: Invalid `signature` in `thinking` block"
+        if thinking.get("type") not in ("enabled", "adaptive"):
+            return None
+        # The assistant turn whose calls the last user turn answers must start with thinking.
+        last_results = len(messages) - 1
+        if last_results < 1 or not any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in messages[-1].get("content") or []
+        ):
+            return None
+        calling = messages[last_results - 1]
+        first = (calling.get("content") or [{}])[0]
+        if calling.get("role") == "assistant" and first.get("type") not in ("thinking", "redacted_thinking"):
+            return (
+                f"messages.{last_results - 1}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+                f"but found `{first.get('type')}`. When `thinking` is enabled, a final `assistant` "
+                "message must start with a thinking block (preceeding the lastmost set of `tool_use` "
+                "and `tool_result` blocks)."
+            )
+        return None
+
     # -- shapes --------------------------------------------------------------------------
 
     @staticmethod
     def _output_tokens(script: Script) -> int:
         if script.output_tokens is not None:
             return script.output_tokens
-        return len(script.deltas) + len(script.tool_uses)
+        thoughts = sum(len(thought.fragments) for thought in script.thinking)
+        return len(script.deltas) + len(script.tool_uses) + thoughts
 
     def _message(self, script: Script, body: dict[str, Any], *, done: bool) -> dict[str, Any]:
         """A `message` object: whole (`done`), or as message_start carries it."""
@@ -190,7 +274,7 @@ class FakeAnthropic:
     def _content(script: Script) -> list[dict[str, Any]]:
         text = (
             [{"type": "text", "text": "".join(script.deltas)}]
-            if script.deltas or not script.tool_uses
+            if script.deltas or not (script.tool_uses or script.thinking)
             else []
         )
         calls = [
@@ -202,20 +286,31 @@ class FakeAnthropic:
             }
             for call in script.tool_uses
         ]
-        return text + calls
+        return [thought.block for thought in script.thinking] + text + calls
 
     async def _events(self, script: Script, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
         yield _sse(
             "message_start", {"type": "message_start", "message": self._message(script, body, done=False)}
         )
-        # A message that only calls tools has no text block: its first tool_use is block 0.
-        has_text = bool(script.deltas) or not script.tool_uses
+        for index, thought in enumerate(script.thinking):
+            async for piece in self._thinking_block(index, thought):
+                yield piece
+            if index == 0:
+                yield _sse("ping", {"type": "ping"})
+        # A message that only calls tools has no text block: its first tool_use comes first.
+        has_text = bool(script.deltas) or not (script.tool_uses or script.thinking)
+        first = len(script.thinking)
         if has_text:
             yield _sse(
                 "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {
+                    "type": "content_block_start",
+                    "index": first,
+                    "content_block": {"type": "text", "text": ""},
+                },
             )
-        yield _sse("ping", {"type": "ping"})
+        if not script.thinking:
+            yield _sse("ping", {"type": "ping"})
         for sent in range(len(script.deltas) + 1):
             if sent == script.fail_after:
                 message = script.error_message or ERRORS.get(529, ("", "Overloaded"))[1]
@@ -230,11 +325,11 @@ class FakeAnthropic:
             if script.delay_seconds:
                 await asyncio.sleep(script.delay_seconds)
             delta = {"type": "text_delta", "text": script.deltas[sent]}
-            yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            yield _sse("content_block_delta", {"type": "content_block_delta", "index": first, "delta": delta})
         if has_text:
-            yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": first})
         for offset, call in enumerate(script.tool_uses):
-            index = offset + has_text
+            index = first + offset + has_text
             block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
             yield _sse(
                 "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
@@ -260,3 +355,23 @@ class FakeAnthropic:
             },
         )
         yield _sse("message_stop", {"type": "message_stop"})
+
+    @staticmethod
+    async def _thinking_block(index: int, thought: FakeThinking) -> AsyncGenerator[bytes, None]:
+        def delta(value: dict[str, Any]) -> bytes:
+            return _sse(
+                "content_block_delta", {"type": "content_block_delta", "index": index, "delta": value}
+            )
+
+        if thought.redacted is not None:
+            block: dict[str, Any] = {"type": "redacted_thinking", "data": thought.redacted}
+        else:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+        yield _sse(
+            "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+        )
+        if thought.redacted is None:
+            for fragment in thought.fragments:
+                yield delta({"type": "thinking_delta", "thinking": fragment})
+            yield delta({"type": "signature_delta", "signature": thought.signature})
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -66,14 +66,16 @@ async def requests_sent_while(events: AsyncIterator[ProviderEvent]) -> tuple[flo
 
 
 @contextlib.contextmanager
-def serve_anthropic_relay(base_url: str, api_key: str) -> Iterator[str]:
-    """A real llmrelay whose upstream is the Anthropic stand-in at `base_url`; no retries."""
+def serve_anthropic_relay(base_url: str, api_key: str, **values: object) -> Iterator[str]:
+    """A real llmrelay whose upstream is the Anthropic stand-in at `base_url`; no retries
+    (`values`: other settings)."""
     settings = make_settings(
         provider="anthropic",
         anthropic_api_key=api_key,
         anthropic_base_url=base_url,
         upstream_max_retries=0,
         upstream_timeout_seconds=10,
+        **values,
     )
     with serve(create_app(settings)) as url:
         yield url

@@ -1,7 +1,8 @@
 """The one small protocol every model backend speaks.
 
 A provider turns a `GenerationRequest` into an async stream of events: text deltas and tool
-call pieces (and, where the model shows them, reasoning and refusal deltas), then at most
+call pieces (and, where the model shows them, reasoning and refusal deltas, and the ends of
+signed reasoning blocks), then at most
 one `Usage`, then one `Finished`. It raises `ProviderError` for anything that goes wrong
 upstream. Cancelling the consuming task must stop the upstream work (close the HTTP stream,
 stop decoding): that is how llmrelay stops paying for tokens nobody reads.
@@ -46,16 +47,31 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningBlock:
+    """One block of reasoning an assistant showed in an earlier turn, kept to be given back to
+    the model that wrote it exactly as it came: an Anthropic thinking block (`text` and its
+    `signature`, which Anthropic checks), or a redacted_thinking block (`redacted`: its opaque,
+    encrypted data; no text). Reasoning from a model that signs nothing has signature "".
+    Providers whose API has no place for it leave it out of the prompt: it is the model's own
+    earlier reasoning, not something the user said."""
+
+    text: str = ""
+    signature: str = ""
+    redacted: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One message of the conversation: its text, and where the content model goes beyond
-    text, the images a user sent (URLs or data URLs), the tool calls an assistant made, or
-    (role "tool") the call a tool result answers."""
+    text, the images a user sent (URLs or data URLs), the tool calls an assistant made, the
+    reasoning blocks it showed before them, or (role "tool") the call a tool result answers."""
 
     role: Role
     content: str
     images: tuple[str, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    reasoning: tuple[ReasoningBlock, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,20 @@ class ResponseFormat:
 
 
 @dataclass(frozen=True, slots=True)
+class Thinking:
+    """Extended thinking as Anthropic's Messages API asks for it: `enabled` with a budget of
+    thinking tokens (an upper bound, below `max_tokens`), `adaptive` (the model decides),
+    `disabled`, or `between_tools`; `display` whether the thinking text is shown (`summarized`)
+    or only its signature (`omitted`). Only a provider whose API has extended thinking acts on
+    it; a model without any answers with no thinking at all, which every one of these allows
+    (zero thinking tokens are within any budget)."""
+
+    type: Literal["enabled", "adaptive", "disabled", "between_tools"]
+    budget_tokens: int | None = None
+    display: Literal["summarized", "omitted"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     messages: Sequence[ChatMessage]
     max_tokens: int | None = None
@@ -105,6 +135,11 @@ class GenerationRequest:
     # Log probabilities of the answer's tokens, each with this many likeliest alternatives
     # (0: the chosen token's alone); None: not asked for (providers that cannot list it in `cannot`).
     logprobs: int | None = None
+    # Extended thinking (None: the provider's default, which is none where it has to be asked).
+    thinking: Thinking | None = None
+    # How much effort the model should spend (Anthropic's output_config.effort: low … max), a
+    # hint only an API that has it takes; a model with one way of answering answers that way.
+    effort: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +169,24 @@ class ReasoningDelta:
 
     text: str
     summary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningSignature:
+    """One block of reasoning is complete, with the `signature` its API gave it (Anthropic's
+    thinking blocks; it comes last, after the block's text): the reasoning deltas since the
+    previous block ended are that block's text, and both are needed, unchanged, to give the
+    block back in a later turn. A model that signs nothing ends no block this way."""
+
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedReasoning:
+    """A block of reasoning the model's API gave encrypted (Anthropic's redacted_thinking):
+    nothing to read, only `data` to give back unchanged in a later turn."""
+
+    data: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +227,16 @@ class Finished:
     stop_sequence: str | None = None
 
 
-ProviderEvent = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | Usage | Finished
+ProviderEvent = (
+    TextDelta
+    | ReasoningDelta
+    | ReasoningSignature
+    | RedactedReasoning
+    | RefusalDelta
+    | ToolCallDelta
+    | Usage
+    | Finished
+)
 
 
 class ProviderError(Exception):

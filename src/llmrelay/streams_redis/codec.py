@@ -2,10 +2,11 @@
 
 An entry is one batch of events (what one write carried): one field, `e`, holding a compact JSON
 array of events, each `["t", text]` (with log probabilities `["t", text, [[token, logprob, bytes,
-[[token, logprob, bytes], …]], …]]`), `["r", text, summary]` (reasoning), `["x", text]` (a
-refusal), `["c", index, id, name, arguments]`, `["u", in, out, estimated]`,
-`["f", message, status, kind]` (and the parameter at fault, where one was named) or
-`["e", reason]` (and the stop sequence, when the answer ended on one). One entry per batch, not
+[[token, logprob, bytes], …]], …]]`), `["r", text, summary]` (reasoning), `["s", signature]`
+(a reasoning block's end), `["d", data]` (redacted reasoning), `["x", text]` (a refusal),
+`["c", index, id, name, arguments]`, `["u", in, out, estimated]`, `["f", message, status, kind]`
+(and the parameter at fault, where one was named) or `["e", reason]` (and the stop sequence,
+when the answer ended on one). One entry per batch, not
 per event: Redis and redis-py work per command, and a fast upstream's batch is hundreds of
 tokens. Its stream id is `<seq of its first event>-0`, so a reader knows each event's position
 from the id alone and notices a gap (a log that lost entries).
@@ -21,6 +22,8 @@ from typing import Any
 from llmrelay.providers.base import (
     Finished,
     ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
     RefusalDelta,
     TextDelta,
     TokenLogprob,
@@ -48,6 +51,10 @@ def _body(event: LogEvent) -> list[Any]:
             body.append([_logprob_body(lp) for lp in event.logprobs])
     elif isinstance(event, ReasoningDelta):
         body = ["r", event.text, event.summary]
+    elif isinstance(event, ReasoningSignature):
+        body = ["s", event.signature]
+    elif isinstance(event, RedactedReasoning):
+        body = ["d", event.data]
     elif isinstance(event, RefusalDelta):
         body = ["x", event.text]
     elif isinstance(event, ToolCallDelta):
@@ -73,6 +80,10 @@ def _event(body: list[Any]) -> LogEvent:
         return TextDelta(body[1])
     if kind == "r":
         return ReasoningDelta(body[1], body[2])
+    if kind == "s":
+        return ReasoningSignature(body[1])
+    if kind == "d":
+        return RedactedReasoning(body[1])
     if kind == "x":
         return RefusalDelta(body[1])
     if kind == "c":

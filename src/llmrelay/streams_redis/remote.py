@@ -108,6 +108,7 @@ def result_of(events: list[LogEvent]) -> GenerationResult:
         stop_sequence=stop_sequence,
         reasoning=parts.reasoning,
         reasoning_summary=parts.reasoning_summary,
+        reasoning_blocks=parts.reasoning_blocks(),
         refusal=parts.refusal,
         logprobs=parts.logprobs,
     )

@@ -19,17 +19,27 @@ error body) in place of the end when the generation fails after the stream start
 end); `message_delta` then carries the generation's counts, which the SDKs take as the final
 ones. A failure before the stream started is Anthropic's error response (`failure`).
 
-A tool call the model makes is a `tool_use` block after the text block (call i at index i + 1):
-`content_block_start` with its id and name and `input: {}`, its arguments as
-`content_block_delta`s of type `input_json_delta`, then `content_block_stop`; the message stops
-with `stop_reason: "tool_use"`. The whole message carries each call's `input` parsed.
+Content blocks open as their content comes, numbered in that order, one open at a time (the
+first one followed by the `ping`, as Anthropic sends it):
+- reasoning is a `thinking` block: `content_block_start` with `{type: thinking, thinking: "",
+  signature: ""}`, its text as `thinking_delta`s, then a `signature_delta` (the signature the
+  upstream gave the block; "" for reasoning nobody signed, an OpenAI-style server's
+  `reasoning_content`) just before its `content_block_stop`; a redacted block is a
+  `redacted_thinking` block, its `data` whole at its start;
+- text is a `text` block (`text_delta`s);
+- a tool call is a `tool_use` block: `content_block_start` with its id and name and `input: {}`,
+  its arguments as `input_json_delta`s; the message stops with `stop_reason: "tool_use"`.
+So an answer with thinking has its thinking block at index 0 and its text block after it; one
+that only calls a tool starts its tool_use block at 0, as Anthropic's do. An answer with no
+content at all still has its (empty) text block. The whole message has the thinking blocks
+(with their signatures), then the text, then each call's `input` parsed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
 from sse_starlette import ServerSentEvent
@@ -39,6 +49,10 @@ from llmrelay.api.anthropic.errors import as_response, failure_body, from_failur
 from llmrelay.providers.base import (
     Finished,
     FinishReason,
+    ReasoningBlock,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
     RefusalDelta,
     TextDelta,
     ToolCall,
@@ -94,6 +108,12 @@ def tool_use_block(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
+def thinking_block(block: ReasoningBlock) -> dict[str, Any]:
+    if block.redacted is not None:
+        return {"type": "redacted_thinking", "data": block.redacted}
+    return {"type": "thinking", "thinking": block.text, "signature": block.signature}
+
+
 def message_body(
     message_id: str,
     model: str,
@@ -101,10 +121,12 @@ def message_body(
     stop: dict[str, str | None] | None,
     tokens: tuple[int, int],
     tool_calls: tuple[ToolCall, ...] = (),
+    reasoning: Sequence[ReasoningBlock] = (),
 ) -> dict[str, Any]:
     """A `message` object: whole (`text` and `stop` given), or as `message_start` carries it
     (None: no stop yet)."""
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content = [thinking_block(block) for block in reasoning]
+    content += [{"type": "text", "text": text}] if text else []
     content += [tool_use_block(call) for call in tool_calls]
     return {
         "id": message_id,
@@ -128,6 +150,13 @@ def _ping() -> ServerSentEvent:
     return ServerSentEvent(data=sse.dumps({"type": "ping"}), event="ping", sep="\n")
 
 
+BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_use"]
+EMPTY_BLOCKS: dict[str, dict[str, Any]] = {
+    "text": {"type": "text", "text": ""},
+    "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+}
+
+
 class MessagesRenderer(Renderer):
     """A generation as the Messages API shows it: its event stream, or the whole `message`;
     a failure before start in Anthropic's error body."""
@@ -138,19 +167,16 @@ class MessagesRenderer(Renderer):
         # For message_start: the prompt's tokens as llmrelay counts them (before any usage).
         self.prompt_tokens = prompt_tokens
         self._usage: Usage | None = None
-        # Content blocks started and not yet stopped (the text block, index 0, from the opening).
-        self._open: list[int] = []
+        # The content block started and not yet stopped (its kind and index), and the next
+        # block's index (so also how many have started).
+        self._open: tuple[BlockKind, int] | None = None
+        self._next = 0
+        # Each tool call's block index, by the call's index.
+        self._calls: dict[int, int] = {}
 
     def opening(self) -> bytes:
-        self._open = [0]
         start = message_body(self.message_id, self.model, None, None, (self.prompt_tokens(), 0))
-        return b"".join(
-            [
-                event("message_start", {"message": start}),
-                event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
-                PING,
-            ]
-        )
+        return event("message_start", {"message": start})
 
     def ping_event(self) -> ServerSentEvent:
         return _ping()
@@ -161,14 +187,24 @@ class MessagesRenderer(Renderer):
     def whole(self, result: GenerationResult) -> Response:
         stop = stop_of(result.finish_reason, result.stop_sequence)
         tokens = tokens_of(result.usage)
-        body = message_body(self.message_id, self.model, result.said, stop, tokens, result.tool_calls)
+        body = message_body(
+            self.message_id, self.model, result.said, stop, tokens, result.tool_calls, result.reasoning_blocks
+        )
         return JSONResponse(body)
 
     def render(self, seq: int, item: LogEvent) -> bytes | None:
         if isinstance(item, TextDelta | RefusalDelta):
             # The Messages API has no refusal block: a refusal is the text a person reads.
-            delta = {"type": "text_delta", "text": item.text}
-            return event("content_block_delta", {"index": 0, "delta": delta})
+            return self._delta("text", {"type": "text_delta", "text": item.text})
+        if isinstance(item, ReasoningDelta):
+            return self._delta("thinking", {"type": "thinking_delta", "thinking": item.text})
+        if isinstance(item, ReasoningSignature):
+            return self._delta("thinking", {"type": "signature_delta", "signature": item.signature}) + (
+                self._stop_open(signed=True)
+            )
+        if isinstance(item, RedactedReasoning):
+            block = {"type": "redacted_thinking", "data": item.data}
+            return self._start("redacted_thinking", block) + self._stop_open()
         if isinstance(item, ToolCallDelta):
             return self._tool_call(item)
         if isinstance(item, Usage):
@@ -181,8 +217,11 @@ class MessagesRenderer(Renderer):
             if item.reason == "error":
                 return None  # the error event said it all
             ending = stop_of(item.reason, item.stop_sequence)
+            # An answer with no content at all still has its text block, empty.
+            empty = self._start("text", EMPTY_BLOCKS["text"]) if self._next == 0 else b""
             return b"".join(
                 [
+                    empty,
                     self._stop_open(),
                     event("message_delta", {"delta": ending, "usage": usage_body(*tokens_of(self._usage))}),
                     event("message_stop", {}),
@@ -190,21 +229,42 @@ class MessagesRenderer(Renderer):
             )
         return None
 
-    def _stop_open(self) -> bytes:
-        stopped = b"".join(event("content_block_stop", {"index": index}) for index in self._open)
-        self._open = []
-        return stopped
+    def _start(self, kind: BlockKind, block: dict[str, Any]) -> bytes:
+        """A new block (the one before it is complete: Anthropic's blocks follow each other)."""
+        out = self._stop_open()
+        index = self._next
+        self._next += 1
+        self._open = (kind, index)
+        out += event("content_block_start", {"index": index, "content_block": block})
+        return out + PING if index == 0 else out
+
+    def _delta(self, kind: BlockKind, delta: dict[str, Any]) -> bytes:
+        """A delta of the open block of this kind, opening one first where none is open."""
+        out = (
+            b"" if self._open is not None and self._open[0] == kind else self._start(kind, EMPTY_BLOCKS[kind])
+        )
+        assert self._open is not None
+        return out + event("content_block_delta", {"index": self._open[1], "delta": delta})
+
+    def _stop_open(self, *, signed: bool = False) -> bytes:
+        if self._open is None:
+            return b""
+        kind, index = self._open
+        self._open = None
+        out = b""
+        if kind == "thinking" and not signed:
+            # Reasoning nobody signed still ends as Anthropic's thinking blocks do.
+            delta = {"type": "signature_delta", "signature": ""}
+            out = event("content_block_delta", {"index": index, "delta": delta})
+        return out + event("content_block_stop", {"index": index})
 
     def _tool_call(self, piece: ToolCallDelta) -> bytes:
-        index = piece.index + 1  # the text block is 0
         out = b""
-        if piece.id is not None or piece.name is not None:
-            # A new block: the one before it is complete (Anthropic's blocks follow each other).
-            out = self._stop_open()
-            self._open = [index]
+        if piece.id is not None or piece.name is not None or piece.index not in self._calls:
             block = {"type": "tool_use", "id": piece.id or "", "name": piece.name or "", "input": {}}
-            out += event("content_block_start", {"index": index, "content_block": block})
+            out = self._start("tool_use", block)
+            self._calls[piece.index] = self._next - 1
         if piece.arguments:
             delta = {"type": "input_json_delta", "partial_json": piece.arguments}
-            out += event("content_block_delta", {"index": index, "delta": delta})
+            out += event("content_block_delta", {"index": self._calls[piece.index], "delta": delta})
         return out

@@ -1,14 +1,14 @@
 """Request bodies of /v1/messages and /v1/messages/count_tokens (Anthropic's field names).
 
 Unknown fields are refused, as Anthropic refuses them ("Extra inputs are not permitted").
-Fields Anthropic knows but llmrelay cannot honour (thinking, MCP servers, server tools,
-structured output…) are accepted by the schema and refused by
-`translate.unsupported()` with a 400 naming the field: a client must learn it did not get what
+Fields Anthropic knows but llmrelay cannot honour (MCP servers, server tools, containers…)
+are accepted by the schema and refused by `translate.unsupported()` with a 400 naming the field: a client must learn it did not get what
 it asked for, instead of getting something else quietly. Hints that change nothing about a text
 answer (`metadata`, `service_tier`, `cache_control`…) are accepted and ignored.
 
 Content blocks are one model with a `type` and whatever else the block has; `translate` turns
-text blocks into text and refuses the other kinds by type, with a sentence saying why.
+each kind it knows into the content model and refuses the others by type, with a sentence
+saying why.
 """
 
 from __future__ import annotations
@@ -68,6 +68,29 @@ class MessageIn(_Strict):
     content: str | list[ContentBlock]
 
 
+class ThinkingIn(_Strict):
+    """Extended thinking, as the SDK's ThinkingConfigParam: `enabled` with `budget_tokens`
+    (at least 1024, below max_tokens: `translate` checks what depends on the other fields),
+    `adaptive`, `disabled` or `between_tools`; `display` summarized or omitted."""
+
+    type: Literal["enabled", "adaptive", "disabled", "between_tools"]
+    budget_tokens: int | None = Field(None, ge=1024)
+    display: Literal["summarized", "omitted"] | None = None
+
+
+class JSONOutputFormat(_Strict):
+    type: Literal["json_schema"]
+    # `schema` is a BaseModel attribute's name: the field is read by its alias.
+    json_schema: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfigIn(_Strict):
+    """Structured output (`format`: a JSON schema) and how much effort to spend."""
+
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: JSONOutputFormat | None = None
+
+
 class Metadata(_Strict):
     # An opaque id of the end user, for the upstream's abuse detection; llmrelay keeps no use for it.
     user_id: str | None = None
@@ -81,9 +104,8 @@ class _Common(_Strict):
     system: str | list[SystemBlock] | None = None
     tools: list[ToolIn] | None = None
     tool_choice: ToolChoiceIn | None = None
-    # Refused by `unsupported()`.
-    thinking: dict[str, Any] | None = None
-    output_config: dict[str, Any] | None = None
+    thinking: ThinkingIn | None = None
+    output_config: OutputConfigIn | None = None
     # Accepted and ignored.
     cache_control: dict[str, Any] | None = None
     speed: str | None = None

@@ -4,12 +4,25 @@
 map onto the content model: text joins into its text; `image` blocks become its images (a
 data URL or a URL) where the model sees; an assistant's `tool_use` blocks become its tool calls;
 a user's `tool_result` blocks become one `tool` message each (the result of the call they
-name), before the user's own text. `tools` and `tool_choice` map onto llmrelay's (`any` is
-"required", `tool` names one). Blocks llmrelay has no use for (documents, thinking…) are
+name), before the user's own text. An assistant's `thinking` (with its `signature`) and
+`redacted_thinking` blocks become its reasoning blocks, kept in order: an Anthropic upstream
+gets them back exactly (it requires them with tool results when thinking is on); a provider
+whose API has no place for them leaves them out of the prompt, since they are the model's own
+earlier reasoning, not anything the user said. `tools` and `tool_choice` map onto llmrelay's
+(`any` is "required", `tool` names one). Blocks llmrelay has no use for (documents…) are
 refused by type, each with a sentence saying why; so are Anthropic's server tools.
 
+`thinking` and `output_config.effort` go to every provider; only one whose API has them acts
+on them (Anthropic). Elsewhere the answer has no thinking block, which `thinking` allows (its
+budget is an upper bound; no thinking is within it), and `effort` is a hint Anthropic calls a
+behavioural signal rather than a budget, so a model with one way of answering honours any
+level by answering that way. `output_config.format` is structured output, as
+`response_format` json_schema on /v1/chat/completions: the embedded model constrains its
+answer to the schema by grammar.
+
 What the chosen provider cannot honour (`ProviderInfo.cannot`, `sees_images`) is a 400 naming
-it: `top_k` on the OpenAI backends, tools on a model that has none, never a silent drop.
+it: `top_k` on the OpenAI backends, tools or a format on a model that has none, never a
+silent drop.
 """
 
 from __future__ import annotations
@@ -25,18 +38,25 @@ from llmrelay.api.anthropic.schema import (
     MessagesRequest,
     SystemBlock,
 )
-from llmrelay.providers.base import ChatMessage, GenerationRequest, Provider, Tool, ToolCall
+from llmrelay.providers.base import (
+    ChatMessage,
+    GenerationRequest,
+    Provider,
+    ReasoningBlock,
+    ResponseFormat,
+    Thinking,
+    Tool,
+    ToolCall,
+)
 
 # Why each block kind llmrelay cannot take is refused.
 _BLOCK_REFUSALS = {
     "document": "document blocks are not supported: send the document's text as a text block.",
-    "thinking": "thinking blocks are not supported: this server has no extended thinking.",
-    "redacted_thinking": "redacted_thinking blocks are not supported: this server has no extended thinking.",
 }
+# The blocks of an assistant's earlier reasoning, and the fields each must carry.
+_REASONING_FIELDS = {"thinking": ("thinking", "signature"), "redacted_thinking": ("data",)}
 # Request fields that ask for something llmrelay cannot do, and why.
 _FIELD_REFUSALS = {
-    "thinking": "extended thinking is not supported by this server.",
-    "output_config": "output configuration (structured output, effort) is not supported by this server.",
     "mcp_servers": "MCP servers are not supported by this server.",
     "container": "containers are not supported by this server.",
     "context_management": "context management is not supported by this server.",
@@ -48,16 +68,44 @@ _PROVIDER_FIELDS = {
     "top_k": "top_k",
     "stop_sequences": "stop",
     "tools": "tools",
+    "output_config.format": "response_format",
 }
 # tool_choice.type -> llmrelay's tool_choice ("tool" names one: its `name`).
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 
 
 def _asked(body: CountTokensRequest | MessagesRequest, name: str) -> bool:
-    value = getattr(body, name, None)
-    if name == "thinking" and isinstance(value, dict):
-        return value.get("type") != "disabled"  # an explicit "no thinking" asks for nothing
+    """Whether the request sets the field (a dotted name is a field of a field)."""
+    value: Any = body
+    for part in name.split("."):
+        value = getattr(value, part, None)
     return value is not None and value != [] and value != {}
+
+
+def _thinking_problem(body: CountTokensRequest | MessagesRequest) -> AnthropicError | None:
+    """What Anthropic itself refuses in `thinking`, said the same on every model."""
+    thinking = body.thinking
+    if thinking is None:
+        return None
+    if thinking.type == "enabled" and thinking.budget_tokens is None:
+        return AnthropicError(400, "thinking.budget_tokens: Field required")
+    if thinking.type != "enabled" and thinking.budget_tokens is not None:
+        return AnthropicError(
+            400,
+            f"thinking.budget_tokens: Extra inputs are not permitted (thinking of type {thinking.type!r})",
+        )
+    if thinking.display is not None and thinking.type not in ("enabled", "adaptive"):
+        return AnthropicError(
+            400, f"thinking.display: Extra inputs are not permitted (thinking of type {thinking.type!r})"
+        )
+    budget = thinking.budget_tokens
+    if isinstance(body, MessagesRequest) and budget is not None and budget >= body.max_tokens:
+        return AnthropicError(
+            400,
+            f"thinking.budget_tokens: must be less than max_tokens ({budget} >= {body.max_tokens}); "
+            "thinking tokens count toward max_tokens.",
+        )
+    return None
 
 
 def unsupported(
@@ -67,6 +115,9 @@ def unsupported(
     for name, why in _FIELD_REFUSALS.items():
         if _asked(body, name):
             return AnthropicError(400, f"{name}: {why}")
+    problem = _thinking_problem(body)
+    if problem is not None:
+        return problem
     for index, tool in enumerate(body.tools or ()):
         if tool.type not in (None, "custom"):
             return AnthropicError(
@@ -127,6 +178,20 @@ def _result_text(block: ContentBlock, at: str) -> str:
     return f"Error: {text}" if (block.model_extra or {}).get("is_error") else text
 
 
+def _reasoning_block(block: ContentBlock, at: str, role: str) -> ReasoningBlock:
+    """An assistant's `thinking` or `redacted_thinking` block, every field as it was given (a
+    signature is checked by Anthropic, byte for byte)."""
+    if role != "assistant":
+        raise AnthropicError(400, f"{at}: {block.type} blocks belong in an assistant message.")
+    extra = block.model_extra or {}
+    for name in _REASONING_FIELDS[block.type]:
+        if not isinstance(extra.get(name), str):
+            raise AnthropicError(400, f"{at}.{name}: Field required")
+    if block.type == "redacted_thinking":
+        return ReasoningBlock(redacted=extra["data"])
+    return ReasoningBlock(extra["thinking"], extra["signature"])
+
+
 def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[ChatMessage]:
     """One turn of the conversation as llmrelay's messages (a user turn with tool results is
     one `tool` message per result, then the user's own text, if any)."""
@@ -136,10 +201,13 @@ def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[
     images: list[str] = []
     calls: list[ToolCall] = []
     results: list[ChatMessage] = []
+    reasoning: list[ReasoningBlock] = []
     for index, block in enumerate(message.content):
         at = f"{where}.{index}"
         extra = block.model_extra or {}
-        if block.type == "text":
+        if block.type in _REASONING_FIELDS:
+            reasoning.append(_reasoning_block(block, at, message.role))
+        elif block.type == "text":
             if block.text is None:
                 raise AnthropicError(400, f"{at}.text: Field required")
             pieces.append(block.text)
@@ -168,7 +236,9 @@ def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[
             raise AnthropicError(400, f"{at}: {why}")
     # Adjacent text blocks are one text, as Anthropic reads them.
     text = "".join(pieces)
-    own = ChatMessage(message.role, text, images=tuple(images), tool_calls=tuple(calls))
+    own = ChatMessage(
+        message.role, text, images=tuple(images), tool_calls=tuple(calls), reasoning=tuple(reasoning)
+    )
     if results and not (text or images):
         return results
     return [*results, own]
@@ -191,7 +261,9 @@ def prompt_messages(
         converted = turn_messages(message, f"messages.{index}.content", sees_images=sees_images)
         for turn in converted:
             empty = (
-                not turn.content.strip() and not turn.images and not turn.tool_calls and turn.role != "tool"
+                not turn.content.strip()
+                and not (turn.images or turn.tool_calls or turn.reasoning)
+                and turn.role != "tool"
             )
             # Anthropic's own rule: an assistant turn at the end may be empty (a prefill to continue).
             if empty and not (index == last and turn.role == "assistant"):
@@ -213,6 +285,21 @@ def prompt_messages(
             413, f"system is {len(system)} characters; the limit is {max_chars} (LLMRELAY_MAX_MESSAGE_CHARS)."
         )
     return [ChatMessage("system", system), *turns] if system is not None else turns
+
+
+def response_format(body: CountTokensRequest | MessagesRequest) -> ResponseFormat | None:
+    """`output_config.format` as structured output (the same as Chat's json_schema format)."""
+    config = body.output_config
+    if config is None or config.format is None:
+        return None
+    return ResponseFormat("json_schema", config.format.json_schema)
+
+
+def thinking_of(body: MessagesRequest) -> Thinking | None:
+    asked = body.thinking
+    if asked is None:
+        return None
+    return Thinking(asked.type, asked.budget_tokens, asked.display)
 
 
 def _tool_fields(body: CountTokensRequest | MessagesRequest) -> dict[str, Any]:
@@ -240,10 +327,14 @@ def generation_request(body: MessagesRequest, messages: list[ChatMessage]) -> Ge
         top_p=body.top_p,
         top_k=body.top_k,
         stop=tuple(body.stop_sequences or ()),
+        response_format=response_format(body),
+        thinking=thinking_of(body),
+        effort=body.output_config.effort if body.output_config is not None else None,
         **_tool_fields(body),
     )
 
 
 def counted_request(body: CountTokensRequest, messages: list[ChatMessage]) -> GenerationRequest:
-    """The prompt a token count is of: the messages and the tools (which take tokens too)."""
-    return GenerationRequest(messages=messages, **_tool_fields(body))
+    """The prompt a token count is of: the messages, the tools and the output format (which
+    take tokens too)."""
+    return GenerationRequest(messages=messages, response_format=response_format(body), **_tool_fields(body))

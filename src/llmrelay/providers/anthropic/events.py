@@ -3,6 +3,10 @@ llmrelay's provider events.
 
 What matters of the stream:
 - `content_block_delta` with a `text_delta`: text, whichever block it is in;
+- `content_block_start` of a `thinking` block, its `thinking_delta`s (reasoning) and the
+  `signature_delta` that comes just before its `content_block_stop` (the block's end, with the
+  signature a client needs to give it back); a `redacted_thinking` block whole at its start
+  (its encrypted `data`, nothing to read);
 - `content_block_start` of a `tool_use` block: a call opens (its id and name) — call i is the
   message's i-th tool_use block, whatever its block index (text blocks come between);
   `input_json_delta`s of that block are its arguments' JSON, in fragments of any size;
@@ -10,7 +14,7 @@ What matters of the stream:
 - `message_start` / `message_delta`: usage (cumulative: the last count holds) and the
   `stop_reason`, with `stop_sequence` when the answer ended on one of the request's;
 - `message_stop`: the end; `error`: a failure mid-stream (`overloaded_error`…).
-Other blocks and deltas (thinking, citations, signatures) carry nothing llmrelay forwards.
+Other blocks and deltas (citations) carry nothing llmrelay forwards.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmrelay.providers.anthropic.upstream_errors import reported_failure
-from llmrelay.providers.base import Finished, FinishReason, ProviderEvent, TextDelta, ToolCallDelta, Usage
+from llmrelay.providers.base import (
+    Finished,
+    FinishReason,
+    ProviderEvent,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 # Anthropic's stop reasons in llmrelay's words. `pause_turn` ends a turn normally; the context
 # window running out is a length stop.
@@ -53,6 +67,9 @@ class MessageEvents:
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
         self._calls: dict[int, _OpenCall] = {}  # by block index
+        # Thinking blocks not yet ended, by block index: the signature their start carried
+        # (a whole block's; a streamed one's comes as a signature_delta, and ends it then).
+        self._thinking: dict[int, str] = {}
 
     def read(self, event: dict[str, Any]) -> Iterator[ProviderEvent]:
         """The events one raw event makes. Raises `ProviderError` for an `error` event; a
@@ -66,6 +83,9 @@ class MessageEvents:
             call = self._calls.get(event["index"])
             if call is not None and not call.has_input:
                 yield ToolCallDelta(call.position, arguments="{}")
+            if event["index"] in self._thinking:
+                # A thinking block that got no signature_delta still ends here, with what it had.
+                yield ReasoningSignature(self._thinking.pop(event["index"]))
         elif kind == "message_start":
             usage = (event.get("message") or {}).get("usage") or {}
             self._input_tokens = usage.get("input_tokens", self._input_tokens)
@@ -92,12 +112,25 @@ class MessageEvents:
                 yield ToolCallDelta(call.position, arguments=json.dumps(given, ensure_ascii=False))
         elif block.get("type") == "text" and block.get("text"):
             yield TextDelta(block["text"])
+        elif block.get("type") == "thinking":
+            self._thinking[index] = block.get("signature") or ""
+            if block.get("thinking"):
+                yield ReasoningDelta(block["thinking"])
+        elif block.get("type") == "redacted_thinking":
+            yield RedactedReasoning(block["data"])
 
     def _delta(self, index: int, delta: dict[str, Any]) -> Iterator[ProviderEvent]:
         kind = delta.get("type")
         if kind == "text_delta":
             if delta.get("text"):
                 yield TextDelta(delta["text"])
+        elif kind == "thinking_delta":
+            if delta.get("thinking"):
+                yield ReasoningDelta(delta["thinking"])
+        elif kind == "signature_delta":
+            if index in self._thinking:
+                del self._thinking[index]
+                yield ReasoningSignature(delta["signature"])
         elif kind == "input_json_delta":
             call = self._calls.get(index)
             fragment = delta.get("partial_json")

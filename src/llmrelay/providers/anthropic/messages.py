@@ -1,10 +1,11 @@
 """The `anthropic` backend: Anthropic's Messages API, streamed through `AsyncAnthropic`.
 
 One request per generation: `messages.create(stream=True)` with the request in the API's shape
-(`shapes`: the system text apart, content blocks with images, tool_use and tool_result, tools,
-tool_choice, output_config), `max_tokens` always (the API requires it). The stream's raw
-events are read by `events.MessageEvents` (text, tool calls, usage, the stop reason and the
-matched stop sequence, failures reported mid-stream). A stream that ends without
+(`shapes`: the system text apart, content blocks with images, thinking, tool_use and
+tool_result, tools, tool_choice, output_config, thinking), `max_tokens` always (the API
+requires it). The stream's raw events are read by `events.MessageEvents` (text, thinking with
+its signatures, tool calls, usage, the stop reason and the matched stop sequence, failures
+reported mid-stream). A stream that ends without
 `message_stop` was cut short, and says so.
 
 The SDK sends the request (auth headers, `anthropic-version`, retries, HTTP errors as
@@ -30,7 +31,7 @@ import httpx2
 import httpx_sse
 
 from llmrelay.providers.anthropic.events import MessageEvents
-from llmrelay.providers.anthropic.shapes import prompt_params
+from llmrelay.providers.anthropic.shapes import prompt_params, thinking_param
 from llmrelay.providers.anthropic.upstream_errors import translate
 from llmrelay.providers.base import (
     GenerationRequest,
@@ -103,6 +104,8 @@ class AnthropicProvider:
         }
         if request.stop:
             params["stop_sequences"] = list(request.stop)
+        if request.thinking is not None:
+            params["thinking"] = thinking_param(request.thinking, request.max_tokens, params["max_tokens"])
         # Only what was asked for: the upstream's defaults are the model's own, and Anthropic's
         # newest models refuse any sampling value but the default. The SDK (since 1.0) has no
         # arguments for these; the API still takes them where a model supports them.

@@ -6,11 +6,17 @@ The Messages API differs from OpenAI's in ways a request must be rewritten for:
 - a message's content is a list of blocks: `text`, `image` (a base64 or a url source), an
   assistant's calls as `tool_use` blocks (`input` a JSON object, not a string), and a tool's
   result as a `tool_result` block in a *user* turn;
+- an assistant's earlier reasoning goes back as the `thinking` blocks (with their `signature`)
+  and `redacted_thinking` blocks it came as, unchanged and in their order, before its text and
+  tool_use blocks: Anthropic requires them back with the tool results when thinking is on.
+  Reasoning with no signature came from another kind of model and cannot be verified by
+  Anthropic (which refuses such a block): it is left out;
 - turns alternate: consecutive messages of one role (several tool results, or results then
   the user's next words) are one turn, its `tool_result` blocks first, as the API requires;
 - `tool_choice` is an object (`auto`, `any`, `tool` with a name, `none`) that also carries
   `disable_parallel_tool_use`; structured output is `output_config.format` (a JSON schema:
-  there is no "any JSON object" mode).
+  there is no "any JSON object" mode), beside `output_config.effort`;
+- extended thinking is `thinking`, its `budget_tokens` below `max_tokens` (`thinking_param`).
 What cannot be said in this shape is a `BadGenerationRequest` naming it, never dropped.
 """
 
@@ -26,11 +32,16 @@ from llmrelay.providers.base import (
     ChatMessage,
     GenerationRequest,
     InvalidParameter,
+    ReasoningBlock,
+    Thinking,
     Tool,
 )
 
 # data:<media type>;base64,<data> — the only data URL an image block can carry.
 _DATA_URL = re.compile(r"data:(?P<media>[^;,]+);base64,(?P<data>.+)", re.DOTALL)
+
+# Anthropic's least thinking budget (the SDK's ThinkingConfigEnabledParam: "Must be ≥1024").
+MIN_THINKING_BUDGET = 1024
 
 # llmrelay's tool_choice words as Anthropic's choice types (a name is `tool`).
 _CHOICE_TYPES = {"auto": "auto", "required": "any", "none": "none"}
@@ -77,12 +88,26 @@ def tool_result_block(message: ChatMessage) -> dict[str, Any]:
     return block
 
 
+def thinking_blocks(reasoning: Sequence[ReasoningBlock]) -> list[dict[str, Any]]:
+    """An assistant's reasoning as the blocks Anthropic gave it, byte for byte (unsigned
+    reasoning, which Anthropic would refuse, left out)."""
+    blocks: list[dict[str, Any]] = []
+    for block in reasoning:
+        if block.redacted is not None:
+            blocks.append({"type": "redacted_thinking", "data": block.redacted})
+        elif block.signature:
+            blocks.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
+    return blocks
+
+
 def content_blocks(message: ChatMessage) -> list[dict[str, Any]]:
-    """One message's content. Images go before the text, where Anthropic's guide says Claude
-    reads them best; an empty text block (which the API refuses) is left out beside others."""
+    """One message's content. An assistant's thinking comes first, as Anthropic wrote it;
+    images go before the text, where Anthropic's guide says Claude reads them best; an empty
+    text block (which the API refuses) is left out beside others."""
     if message.role == "tool":
         return [tool_result_block(message)]
-    blocks = [image_block(url) for url in message.images]
+    blocks = thinking_blocks(message.reasoning) if message.role == "assistant" else []
+    blocks += [image_block(url) for url in message.images]
     if message.content or not (blocks or message.tool_calls):
         blocks.append({"type": "text", "text": message.content})
     blocks += [tool_use_block(c.id, c.name, c.arguments) for c in message.tool_calls]
@@ -146,17 +171,56 @@ def tool_choice_param(request: GenerationRequest) -> dict[str, Any] | None:
 
 
 def output_config(request: GenerationRequest) -> dict[str, Any] | None:
-    """Structured output as Anthropic's `output_config.format`: a JSON schema only."""
+    """Structured output as Anthropic's `output_config.format` (a JSON schema only), and the
+    effort asked for."""
+    config: dict[str, Any] = {}
     fmt = request.response_format
-    if fmt is None:
-        return None
-    if fmt.type != "json_schema" or fmt.schema is None:
-        raise InvalidParameter(
-            "response_format",
-            "response_format: Anthropic's API has no JSON-object mode; send a json_schema format "
-            "with its schema.",
-        )
-    return {"format": {"type": "json_schema", "schema": fmt.schema}}
+    if fmt is not None:
+        if fmt.type != "json_schema" or fmt.schema is None:
+            raise InvalidParameter(
+                "response_format",
+                "response_format: Anthropic's API has no JSON-object mode; send a json_schema format "
+                "with its schema.",
+            )
+        config["format"] = {"type": "json_schema", "schema": fmt.schema}
+    if request.effort is not None:
+        config["effort"] = request.effort
+    return config or None
+
+
+def thinking_param(thinking: Thinking, asked_max: int | None, max_tokens: int) -> dict[str, Any]:
+    """Anthropic's `thinking`. The budget must be below the request's `max_tokens`, as
+    Anthropic requires (a 400 naming it, before anything is sent). Where this backend's ceiling
+    lowered the `max_tokens` sent (`max_output_tokens`), the budget is lowered below it too: a
+    budget is an upper bound, and less thinking is within it; only a ceiling that leaves less
+    than Anthropic's least budget is an error, which names the setting to raise."""
+    param: dict[str, Any] = {"type": thinking.type}
+    if thinking.type == "enabled":
+        budget = thinking.budget_tokens
+        if budget is None:
+            raise InvalidParameter("thinking.budget_tokens", "thinking.budget_tokens: Field required")
+        if asked_max is not None and budget >= asked_max:
+            raise InvalidParameter(
+                "thinking.budget_tokens",
+                f"thinking.budget_tokens: must be less than max_tokens ({budget} >= {asked_max}).",
+            )
+        if budget < MIN_THINKING_BUDGET:
+            raise InvalidParameter(
+                "thinking.budget_tokens",
+                f"thinking.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}",
+            )
+        budget = min(budget, max_tokens - 1)
+        if budget < MIN_THINKING_BUDGET:
+            raise InvalidParameter(
+                "thinking.budget_tokens",
+                f"thinking.budget_tokens: this model's max_output_tokens ({max_tokens}) leaves no room "
+                f"for thinking (Anthropic needs a budget of at least {MIN_THINKING_BUDGET} tokens, "
+                "below max_tokens); raise max_output_tokens, or ask without thinking.",
+            )
+        param["budget_tokens"] = budget
+    if thinking.display is not None:
+        param["display"] = thinking.display
+    return param
 
 
 def prompt_params(request: GenerationRequest) -> dict[str, Any]:
