@@ -17,6 +17,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from llmrelay.app import create_app
+from llmrelay.providers.anthropic import shapes as anthropic_shapes
 from llmrelay.providers.anthropic.messages import AnthropicProvider
 from llmrelay.providers.base import (
     ChatMessage,
@@ -326,18 +327,25 @@ async def test_a_budget_not_below_max_tokens_is_a_400_before_anything_is_sent(
     assert upstream.requests == []
 
 
-async def test_a_ceiling_below_anthropics_least_budget_is_a_400_naming_the_setting(
-    upstream: FakeAnthropic, anthropic_upstream: tuple[FakeAnthropic, str]
+async def test_a_ceiling_below_anthropics_least_budget_asks_without_thinking_and_says_so(
+    upstream: FakeAnthropic,
+    anthropic_upstream: tuple[FakeAnthropic, str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With the default ceiling (512 output tokens) no budget fits: the answer is asked without
+    thinking, as on a model that has none — never a 400 that would fail every request of a
+    client that always asks for thinking."""
+    monkeypatch.setattr(anthropic_shapes, "_warned_no_room", set())  # said once per process
+    upstream.script = Script(deltas=["Plain."])
     with serve_anthropic_relay(anthropic_upstream[1], KEY, max_output_tokens=512) as url:
         async with anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0) as sdk:
-            with pytest.raises(anthropic.BadRequestError) as caught:
-                await sdk.messages.create(model=MODEL, max_tokens=16000, thinking=THINK, messages=ASK)
-    assert caught.value.type == "invalid_request_error"
-    assert (caught.value.api_message or "").startswith(
-        "thinking.budget_tokens: this model's max_output_tokens (512) leaves no room for thinking"
-    )
-    assert upstream.requests == []
+            message = await sdk.messages.create(model=MODEL, max_tokens=16000, thinking=THINK, messages=ASK)
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].text == "Plain."  # type: ignore[union-attr]
+    (sent,) = upstream.requests
+    assert "thinking" not in sent.body and sent.body["max_tokens"] == 512
+    assert any("leaves no room" in r.getMessage() and "512" in r.getMessage() for r in caplog.records)
 
 
 async def test_output_config_and_other_kinds_of_thinking_reach_anthropic_as_given(

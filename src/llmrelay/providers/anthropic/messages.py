@@ -104,8 +104,13 @@ class AnthropicProvider:
         }
         if request.stop:
             params["stop_sequences"] = list(request.stop)
-        if request.thinking is not None:
-            params["thinking"] = thinking_param(request.thinking, request.max_tokens, params["max_tokens"])
+        thinking = (
+            None
+            if request.thinking is None
+            else thinking_param(request.thinking, request.max_tokens, params["max_tokens"])
+        )
+        if thinking is not None:
+            params["thinking"] = thinking
         # Only what was asked for: the upstream's defaults are the model's own, and Anthropic's
         # newest models refuse any sampling value but the default. The SDK (since 1.0) has no
         # arguments for these; the API still takes them where a model supports them.

@@ -23,6 +23,7 @@ What cannot be said in this shape is a `BadGenerationRequest` naming it, never d
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +43,8 @@ _DATA_URL = re.compile(r"data:(?P<media>[^;,]+);base64,(?P<data>.+)", re.DOTALL)
 
 # Anthropic's least thinking budget (the SDK's ThinkingConfigEnabledParam: "Must be ≥1024").
 MIN_THINKING_BUDGET = 1024
+
+log = logging.getLogger(__name__)
 
 # llmrelay's tool_choice words as Anthropic's choice types (a name is `tool`).
 _CHOICE_TYPES = {"auto": "auto", "required": "any", "none": "none"}
@@ -188,12 +191,31 @@ def output_config(request: GenerationRequest) -> dict[str, Any] | None:
     return config or None
 
 
-def thinking_param(thinking: Thinking, asked_max: int | None, max_tokens: int) -> dict[str, Any]:
-    """Anthropic's `thinking`. The budget must be below the request's `max_tokens`, as
-    Anthropic requires (a 400 naming it, before anything is sent). Where this backend's ceiling
-    lowered the `max_tokens` sent (`max_output_tokens`), the budget is lowered below it too: a
-    budget is an upper bound, and less thinking is within it; only a ceiling that leaves less
-    than Anthropic's least budget is an error, which names the setting to raise."""
+_warned_no_room: set[int] = set()
+
+
+def _warn_no_room_once(max_tokens: int) -> None:
+    if max_tokens not in _warned_no_room:
+        _warned_no_room.add(max_tokens)
+        log.warning(
+            "thinking asked for, but max_output_tokens (%d) leaves no room for Anthropic's least "
+            "thinking budget (%d, below max_tokens): asked without thinking; raise "
+            "max_output_tokens above %d to pass thinking on",
+            max_tokens,
+            MIN_THINKING_BUDGET,
+            MIN_THINKING_BUDGET,
+        )
+
+
+def thinking_param(thinking: Thinking, asked_max: int | None, max_tokens: int) -> dict[str, Any] | None:
+    """Anthropic's `thinking`, or None: ask without it. The budget must be below the request's
+    `max_tokens`, as Anthropic requires (a 400 naming it, before anything is sent). Where this
+    backend's ceiling lowered the `max_tokens` sent (`max_output_tokens`), the budget is lowered
+    below it too: a budget is an upper bound, and less thinking is within it. A ceiling that
+    leaves less than Anthropic's least budget leaves none: the answer is asked without thinking
+    (as on a model that has none), not refused — a refusal would fail every request of a client
+    that always asks for thinking (Claude Code) on a server with the default ceiling; the log
+    says so once."""
     param: dict[str, Any] = {"type": thinking.type}
     if thinking.type == "enabled":
         budget = thinking.budget_tokens
@@ -211,12 +233,8 @@ def thinking_param(thinking: Thinking, asked_max: int | None, max_tokens: int) -
             )
         budget = min(budget, max_tokens - 1)
         if budget < MIN_THINKING_BUDGET:
-            raise InvalidParameter(
-                "thinking.budget_tokens",
-                f"thinking.budget_tokens: this model's max_output_tokens ({max_tokens}) leaves no room "
-                f"for thinking (Anthropic needs a budget of at least {MIN_THINKING_BUDGET} tokens, "
-                "below max_tokens); raise max_output_tokens, or ask without thinking.",
-            )
+            _warn_no_room_once(max_tokens)
+            return None
         param["budget_tokens"] = budget
     if thinking.display is not None:
         param["display"] = thinking.display
