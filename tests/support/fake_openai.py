@@ -3,9 +3,9 @@
 `FakeOpenAI` is an ASGI app (served once per test session: the `fake` fixture of
 tests/conftest.py) answering `POST /v1/responses`, `POST /v1/chat/completions` and the legacy
 `POST /v1/completions`, streamed (as llmrelay always asks), with the events the real API sends,
-in its order and shapes (reasoning, refusals and log probabilities too, where a script has
-them); and `POST /v1/embeddings` (vectors drawn from a hash of each input,
-`float` or `base64`). A test sets `fake.script` to choose what happens: the deltas, a pause
+in its order and shapes (reasoning and refusals where a script has them; log probabilities
+where the request asks: one token per delta, `fake_logprob` each); and `POST /v1/embeddings`
+(vectors drawn from a hash of each input, `float` or `base64`). A test sets `fake.script` to choose what happens: the deltas, a pause
 before each, an HTTP error, a failure event mid-stream, a connection dropped mid-stream. For an
 agent's loop (a call, then an answer once the result is back), `fake.queue` holds scripts the
 next requests take in order, one each; once it is empty they all take `fake.script`. The
@@ -296,7 +296,12 @@ class FakeOpenAI:
             "output": (
                 [
                     *([self._reasoning_item("".join(script.reasoning))] if script.reasoning else []),
-                    self._message_item(text, "completed", "".join(script.refusal)),
+                    self._message_item(
+                        text,
+                        "completed",
+                        "".join(script.refusal),
+                        responses_logprobs(script, body, bytes_too=True),
+                    ),
                     *(
                         self._function_call_item(c, i, "completed", c.arguments)
                         for i, c in enumerate(script.tool_calls)
@@ -337,9 +342,13 @@ class FakeOpenAI:
         return {"id": "rs_fake0001", "type": "reasoning", "summary": parts, "encrypted_content": None}
 
     @staticmethod
-    def _message_item(text: str | None, status: str, refusal: str = "") -> dict[str, Any]:
+    def _message_item(
+        text: str | None, status: str, refusal: str = "", logprobs: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         content: list[dict[str, Any]] = (
-            [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+            []
+            if text is None
+            else [{"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}]
         )
         if refusal:
             content.append({"type": "refusal", "refusal": refusal})
@@ -414,11 +423,17 @@ class FakeOpenAI:
             if script.delay_seconds:
                 await asyncio.sleep(script.delay_seconds)
             yield event(
-                "response.output_text.delta", **where, content_index=0, delta=script.deltas[sent], logprobs=[]
+                "response.output_text.delta",
+                **where,
+                content_index=0,
+                delta=script.deltas[sent],
+                logprobs=responses_logprobs(script, body, only=sent),
             )
         text = "".join(script.deltas)
-        yield event("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
-        yield event("response.content_part.done", **where, content_index=0, part={**part, "text": text})
+        logprobs = responses_logprobs(script, body)
+        yield event("response.output_text.done", **where, content_index=0, text=text, logprobs=logprobs)
+        whole = {**part, "text": text, "logprobs": responses_logprobs(script, body, bytes_too=True)}
+        yield event("response.content_part.done", **where, content_index=0, part=whole)
         if script.refusal:
             empty = {"type": "refusal", "refusal": ""}
             yield event("response.content_part.added", **where, content_index=1, part=empty)
@@ -429,7 +444,9 @@ class FakeOpenAI:
             yield event(
                 "response.content_part.done", **where, content_index=1, part={**empty, "refusal": refusal}
             )
-        done = self._message_item(text, "completed", "".join(script.refusal))
+        done = self._message_item(
+            text, "completed", "".join(script.refusal), responses_logprobs(script, body, bytes_too=True)
+        )
         yield event("response.output_item.done", output_index=at, item=done)
         for sent, (index, fragment) in enumerate(script.tool_pieces()):
             if script.drop_after_fragments is not None and sent >= script.drop_after_fragments:
@@ -612,6 +629,29 @@ def chat_logprobs(token: str, position: int, count: int) -> dict[str, Any]:
 
     top = [entry(t, v) for t, v in fake_alternatives(token, position, count)]
     return {"content": [{**entry(token, fake_logprob(position)), "top_logprobs": top}], "refusal": None}
+
+
+def responses_logprobs(
+    script: Script, body: dict[str, Any], *, only: int | None = None, bytes_too: bool = False
+) -> list[dict[str, Any]]:
+    """The Responses API's `logprobs` of the answer's deltas (one token each), or of delta
+    number `only`, when the request's `include` asked for them (else none): the events' shape
+    (token, logprob, top_logprobs), or with `bytes_too` the output_text part's."""
+    if "message.output_text.logprobs" not in (body.get("include") or ()):
+        return []
+    count = body.get("top_logprobs") or 0
+
+    def entry(text: str, value: float) -> dict[str, Any]:
+        return {"token": text, "logprob": value, **({"bytes": list(text.encode())} if bytes_too else {})}
+
+    positions = range(len(script.deltas)) if only is None else [only]
+    return [
+        {
+            **entry(script.deltas[i], fake_logprob(i)),
+            "top_logprobs": [entry(t, v) for t, v in fake_alternatives(script.deltas[i], i, count)],
+        }
+        for i in positions
+    ]
 
 
 def legacy_logprobs(token: str, position: int, offset: int, count: int) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """`logprobs` / `top_logprobs` on /v1/chat/completions and `logprobs` on /v1/completions, through
 the official OpenAI SDK: computed by the embedded model, passed through from an
-OpenAI-compatible upstream (the stand-in), refused with a 400 naming them where the provider
-cannot give them."""
+OpenAI-compatible or a Responses upstream (the stand-in), refused with a 400 naming them where
+the provider cannot give them. (/v1/responses: test_responses_logprobs.py.)"""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from llmrelay.app import create_app
 from tests.support.clients import Relay, local_relay
 from tests.support.fake_openai import FakeOpenAI, Script, fake_alternatives, fake_logprob
+from tests.support.servers import serve
+from tests.support.settings import make_settings
 from tests.support.upstream import serve_relay
 
 ASK = [{"role": "user", "content": "Say hello."}]
@@ -158,14 +161,46 @@ def test_an_openai_compatible_upstreams_logprobs_pass_through(
     assert fake.requests[-1].body["logprobs"] == 1
 
 
-def test_a_provider_that_cannot_give_logprobs_refuses_them_naming_the_parameter(fake_url: str) -> None:
+def test_a_responses_upstreams_logprobs_pass_through_to_chat_and_completions(
+    fake: FakeOpenAI, fake_url: str
+) -> None:
+    """The `openai` provider asks its Responses upstream with `include` and `top_logprobs` and
+    reads each text delta's tokens."""
+    fake.script = Script(deltas=DELTAS)
     with (
         serve_relay("openai", fake_url, model="upstream-model") as url,
         openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as sdk,
     ):
+        stream = sdk.chat.completions.create(
+            model="upstream-model", messages=ASK, logprobs=True, top_logprobs=2, stream=True
+        )  # type: ignore[arg-type]
+        tokens = [
+            t for chunk in stream for c in chunk.choices if c.logprobs for t in c.logprobs.content or ()
+        ]
+        assert [(t.token, t.logprob) for t in tokens] == [(d, fake_logprob(i)) for i, d in enumerate(DELTAS)]
+        assert [[(a.token, a.logprob) for a in t.top_logprobs] for t in tokens] == [
+            fake_alternatives(d, i, 2) for i, d in enumerate(DELTAS)
+        ]
+        # The events carry no bytes: each token's are its text's.
+        assert [t.bytes for t in tokens] == [list(d.encode()) for d in DELTAS]
+        asked = fake.requests[-1].body
+        assert (asked["include"], asked["top_logprobs"]) == (["message.output_text.logprobs"], 2)
+
+        completion = sdk.completions.create(model="upstream-model", prompt="Hi", logprobs=0)
+        logprobs = completion.choices[0].logprobs
+        assert logprobs is not None and logprobs.tokens == list(DELTAS)
+        assert "top_logprobs" not in fake.requests[-1].body  # none asked, none sent
+
+
+def test_a_provider_that_cannot_give_logprobs_refuses_them_naming_the_parameter() -> None:
+    with (
+        serve(create_app(make_settings())) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as sdk,
+    ):
+        model = sdk.models.list().data[0].id
         with pytest.raises(openai.BadRequestError) as raised:
-            sdk.chat.completions.create(model="upstream-model", messages=ASK, logprobs=True)  # type: ignore[arg-type]
-        assert raised.value.param == "logprobs" and "openai" in raised.value.message
+            sdk.chat.completions.create(model=model, messages=ASK, logprobs=True)  # type: ignore[arg-type]
+        assert raised.value.param == "logprobs" and "scripted" in raised.value.message
         with pytest.raises(openai.BadRequestError) as raised:
-            sdk.completions.create(model="upstream-model", prompt="Hi", logprobs=0)
+            sdk.completions.create(model=model, prompt="Hi", logprobs=0)
         assert raised.value.param == "logprobs"

@@ -302,6 +302,9 @@ def test_bad_messages_are_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         client.responses.create(model="scripted", input=[{"role": "user", "content": 7}])  # type: ignore[list-item]
     assert raised.value.param == "input[0].content"
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.responses.create(model="scripted", input="hi", text={"format": {"type": "json_object"}})
+    assert raised.value.param == "text.format"  # what the scripted model lacks, in Responses' name
 
 
 def test_unknown_parameter_and_bad_json_are_400(url: str) -> None:

@@ -9,6 +9,7 @@ metadata, service_tier…) are accepted and ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -141,13 +142,18 @@ _OPTIONAL_PARAMS = (
 )
 
 
-def beyond_provider(provider: Provider, request: GenerationRequest) -> OpenAIError | None:
+def beyond_provider(
+    provider: Provider, request: GenerationRequest, names: Mapping[str, str] | None = None
+) -> OpenAIError | None:
     """A 400 naming what this request asks of a model that its provider cannot do (a parameter
-    its API lacks): never silently dropped. (Images are checked where the content is read.)"""
+    its API lacks): never silently dropped. (Images are checked where the content is read.)
+    `names`: the surface's own name of a field where it is not Chat's (Responses asks for
+    logprobs with `include`)."""
     cannot = provider.info.cannot
     for field, param in _OPTIONAL_PARAMS:
         if field in cannot and _asked(request, field):
-            return refuse(param, f"the model's provider ({provider.info.name}) cannot honour it.")
+            named = (names or {}).get(field, param)
+            return refuse(named, f"the model's provider ({provider.info.name}) cannot honour it.")
     return None
 
 

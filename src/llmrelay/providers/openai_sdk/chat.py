@@ -31,7 +31,7 @@ from llmrelay.providers.openai_sdk.client import (
     ReportedFailure,
     StreamParser,
 )
-from llmrelay.providers.openai_sdk.shapes import chat_extras, chat_message
+from llmrelay.providers.openai_sdk.shapes import chat_extras, chat_message, token_logprob
 
 # Chat Completions' reasons, in llmrelay's words; anything else ended normally.
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -165,13 +165,7 @@ def _tool_call_delta(call: dict[str, Any], position: int) -> ToolCallDelta:
 def chat_logprobs(logprobs: dict[str, Any]) -> tuple[TokenLogprob, ...]:
     """A chunk's `choices[0].logprobs.content`, as given (bytes too: a token may be part of a
     character)."""
-    return tuple(_token(item, alternatives=True) for item in logprobs.get("content") or ())
-
-
-def _token(item: dict[str, Any], *, alternatives: bool) -> TokenLogprob:
-    raw = item.get("bytes")
-    top = tuple(_token(t, alternatives=False) for t in item.get("top_logprobs") or ()) if alternatives else ()
-    return TokenLogprob(str(item["token"]), float(item["logprob"]), None if raw is None else tuple(raw), top)
+    return tuple(token_logprob(item) for item in logprobs.get("content") or ())
 
 
 def legacy_logprobs(logprobs: dict[str, Any]) -> tuple[TokenLogprob, ...]:

@@ -1,9 +1,11 @@
 """The `openai` backend: OpenAI's Responses API, streamed through `AsyncOpenAI`.
 
 One request per generation: `responses.create(stream=True)` with the conversation as a message
-list. Of the stream's many events, these matter here: text deltas, refusal deltas, reasoning
-(summary) text deltas, function calls, the one terminal event (`response.completed` /
-`response.incomplete`, with usage) and failures (`response.failed`, `error`). A stream that ends without a terminal event was cut short, and says so (the shared
+list (and `include` / `top_logprobs` where the request asks for log probabilities). Of the
+stream's many events, these matter here: text deltas (with their tokens' `logprobs`), refusal
+deltas, reasoning (summary) text deltas, function calls, the one terminal event
+(`response.completed` / `response.incomplete`, with usage) and failures (`response.failed`,
+`error`). A stream that ends without a terminal event was cut short, and says so (the shared
 `OpenAISDKProvider.stream` reads the body, closes it and translates failures).
 """
 
@@ -20,6 +22,7 @@ from llmrelay.providers.base import (
     ProviderEvent,
     ReasoningDelta,
     RefusalDelta,
+    TextDelta,
     ToolCallDelta,
     Usage,
 )
@@ -28,7 +31,7 @@ from llmrelay.providers.openai_sdk.client import (
     ReportedFailure,
     StreamParser,
 )
-from llmrelay.providers.openai_sdk.shapes import responses_extras, responses_input
+from llmrelay.providers.openai_sdk.shapes import responses_extras, responses_input, token_logprob
 
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 # The reasoning a model shows: a summary of it (OpenAI's models), or the reasoning itself
@@ -40,7 +43,7 @@ class ResponsesProvider(OpenAISDKProvider):
     name = "openai"
     path = "/responses"
     # The Responses API has no stop sequences, seed, penalties or top_k: asked for, they are a 400.
-    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k", "logprobs"})
+    cannot = frozenset({"stop", "seed", "presence_penalty", "frequency_penalty", "top_k"})
 
     def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         # The Responses API has no raw completion: a raw prompt goes as one user message.
@@ -72,6 +75,12 @@ class ResponsesParser(StreamParser):
         kind = event.get("type")
         if kind == "response.output_text.delta":
             delta: str | None = event.get("delta")
+            logprobs = event.get("logprobs")
+            if delta and logprobs:
+                # Through `pending`, with its tokens (each event's own: the whole text's come
+                # again at its end, in `.done` and the final response, and are not read).
+                self.pending.append(TextDelta(delta, tuple(token_logprob(item) for item in logprobs)))
+                return None
             return delta
         if kind == "response.refusal.delta":
             if event.get("delta"):

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from llmrelay.providers.base import ChatMessage, GenerationRequest, ResponseFormat, Tool
+from llmrelay.providers.base import ChatMessage, GenerationRequest, ResponseFormat, TokenLogprob, Tool
+
+# The Responses API's `include` value that asks for the answer's log probabilities.
+RESPONSES_LOGPROBS = "message.output_text.logprobs"
 
 
 def chat_message(message: ChatMessage) -> dict[str, Any]:
@@ -126,7 +129,23 @@ def responses_extras(request: GenerationRequest) -> dict[str, Any]:
             if fmt.strict is not None:
                 spec["strict"] = fmt.strict
             params["text"] = {"format": spec}
+    if request.logprobs is not None:
+        params["include"] = [RESPONSES_LOGPROBS]
+        if request.logprobs:
+            params["top_logprobs"] = request.logprobs
     return params
+
+
+def token_logprob(item: dict[str, Any], *, alternatives: bool = True) -> TokenLogprob:
+    """A token with its log probability, in either API's shape (`bytes` where given: the
+    Responses API's events leave them out), and its `top_logprobs` as given."""
+    raw = item.get("bytes")
+    top = (
+        tuple(token_logprob(t, alternatives=False) for t in item.get("top_logprobs") or ())
+        if alternatives
+        else ()
+    )
+    return TokenLogprob(str(item["token"]), float(item["logprob"]), None if raw is None else tuple(raw), top)
 
 
 def _function(tool: Tool) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from llmrelay.api.deps import CallerDep, PipelineDep, StoreDep, StreamsDep
 from llmrelay.api.openai.errors import OpenAIError
-from llmrelay.api.openai.responses.kept import answer_calls, answer_refusal, kept_response
+from llmrelay.api.openai.responses.kept import answer_calls, answer_logprobs, answer_refusal, kept_response
 from llmrelay.api.openai.responses.render import EventRenderer
 from llmrelay.api.openai.responses.shape import body_of, shape_of
 from llmrelay.auth import Caller
@@ -49,7 +49,7 @@ async def _kept_body(store: Store, caller: Caller, response_id: str) -> dict[str
     record = await kept_response(store, caller, response_id)
     if record is None:
         raise _not_found(response_id)
-    return body_of(record, answer_calls(record), answer_refusal(record))
+    return body_of(record, answer_calls(record), answer_refusal(record), answer_logprobs(record))
 
 
 @router.get(

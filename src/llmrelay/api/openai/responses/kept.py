@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmrelay.api.openai.responses.logprobs import content_logprobs, logprobs_of
 from llmrelay.api.openai.responses.shape import Output, ResponseShape
 from llmrelay.auth import Caller
-from llmrelay.providers.base import ChatMessage, ToolCall
+from llmrelay.providers.base import ChatMessage, TokenLogprob, ToolCall
 from llmrelay.store import ResponseRecord, Store
 from llmrelay.streams import Generation, GenerationResult, OnEnd
 
@@ -37,53 +38,63 @@ def _call_of(item: dict[str, Any]) -> ToolCall:
 
 
 def history_json(
-    messages: list[ChatMessage], answer_calls: tuple[ToolCall, ...] = (), answer_refusal: str = ""
+    messages: list[ChatMessage],
+    answer_calls: tuple[ToolCall, ...] = (),
+    answer_refusal: str = "",
+    answer_logprobs: tuple[TokenLogprob, ...] = (),
 ) -> str:
-    """The conversation up to a response, and the calls its answer made and its refusal (the
-    answer's text is the record's `output_text`; its reasoning is not kept). Without either,
-    the plain list of messages (the format rows have had from the start)."""
+    """The conversation up to a response, and the calls its answer made, its refusal and its
+    text's logprobs where asked for (the answer's text is the record's `output_text`; its
+    reasoning is not kept). Without any, the plain list of messages (the format rows have had
+    from the start)."""
     items = [_message_json(m) for m in messages]
-    if not answer_calls and not answer_refusal:
+    if not answer_calls and not answer_refusal and not answer_logprobs:
         return json.dumps(items, ensure_ascii=False)
     document: dict[str, Any] = {"input": items}
     if answer_calls:
         document["answer_tool_calls"] = [_call_json(call) for call in answer_calls]
     if answer_refusal:
         document["answer_refusal"] = answer_refusal
+    if answer_logprobs:
+        # In the shape GET shows them (the output_text part's), so it reads them back as they are.
+        document["answer_logprobs"] = content_logprobs(answer_logprobs)
     return json.dumps(document, ensure_ascii=False)
 
 
-def _document(record: ResponseRecord) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """(input items, the answer's calls, its refusal)."""
+def _document(record: ResponseRecord) -> dict[str, Any]:
+    """The kept document: its input items, and the answer's calls, refusal and logprobs."""
     data = json.loads(record.input_json)
     if isinstance(data, dict):
-        return (
-            list(data["input"]),
-            list(data.get("answer_tool_calls") or []),
-            str(data.get("answer_refusal") or ""),
-        )
-    return list(data), [], ""
+        return data
+    return {"input": data}
 
 
 def answer_calls(record: ResponseRecord) -> tuple[ToolCall, ...]:
     try:
-        return tuple(_call_of(item) for item in _document(record)[1])
+        return tuple(_call_of(item) for item in _document(record).get("answer_tool_calls") or ())
     except (ValueError, KeyError, TypeError):
         return ()
 
 
 def answer_refusal(record: ResponseRecord) -> str:
     try:
-        return _document(record)[2]
+        return str(_document(record).get("answer_refusal") or "")
     except (ValueError, KeyError, TypeError):
         return ""
+
+
+def answer_logprobs(record: ResponseRecord) -> tuple[TokenLogprob, ...]:
+    try:
+        return logprobs_of(_document(record).get("answer_logprobs") or ())
+    except (ValueError, KeyError, TypeError):
+        return ()
 
 
 def history_of(record: ResponseRecord) -> list[ChatMessage]:
     """The conversation a kept response continues: its input, then its answer (with the calls
     it made, whose results the next input brings)."""
     try:
-        items, _, _ = _document(record)
+        items = list(_document(record)["input"])
         messages = [
             ChatMessage(
                 item["role"],
@@ -120,7 +131,12 @@ def response_keeper(store: Store, caller: Caller, shape: ResponseShape, history:
                 id=shape.id,
                 previous_response_id=shape.previous_response_id,
                 model=shape.model,
-                input_json=history_json(history, result.tool_calls, result.refusal),
+                input_json=history_json(
+                    history,
+                    result.tool_calls,
+                    result.refusal,
+                    result.logprobs if shape.shows_logprobs else (),
+                ),
                 output_text=result.text,
                 status=status,
                 input_tokens=usage.input_tokens if usage else None,

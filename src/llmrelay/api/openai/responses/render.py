@@ -6,6 +6,10 @@ A streamed response is the full sequence OpenAI sends, each event with its `sequ
 `response.content_part.done`, `response.output_item.done` (and the like for reasoning items,
 refusal parts and function calls), and one terminal event:
 `response.completed`, `response.incomplete` (cut at max_output_tokens) or `response.failed`.
+
+Where the request asked for log probabilities (`include`), each text delta carries its tokens'
+and `response.output_text.done` and the final `output_text` part the whole text's: all read
+from the log's text events, so a replay or a resumed stream shows exactly the same ones.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from llmrelay.api.openai.errors import error_response
+from llmrelay.api.openai.responses.logprobs import event_logprobs
 from llmrelay.api.openai.responses.shape import (
     Output,
     ResponseShape,
@@ -30,6 +35,7 @@ from llmrelay.providers.base import (
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -59,6 +65,7 @@ class EventRenderer(Renderer):
         self.starting_after = starting_after
         self._seq = 0
         self._text: list[str] = []
+        self._logprobs: list[TokenLogprob] = []
         self._refusal: list[str] = []
         self._reasoning: list[str] = []
         # Whether the reasoning item shows a summary (or the reasoning itself), once opened.
@@ -127,8 +134,13 @@ class EventRenderer(Renderer):
         if isinstance(event, TextDelta):
             opened = self._open_part("text")
             self._text.append(event.text)
+            shown = event.logprobs if self.shape.shows_logprobs else ()
+            self._logprobs.extend(shown)
             return opened + self.event(
-                "response.output_text.delta", **self._where(), delta=event.text, logprobs=[]
+                "response.output_text.delta",
+                **self._where(),
+                delta=event.text,
+                logprobs=event_logprobs(shown),
             )
         if isinstance(event, ToolCallDelta):
             return self._call_piece(event)
@@ -190,7 +202,8 @@ class EventRenderer(Renderer):
         refusal = "".join(self._refusal)
         reasoning = "".join(self._reasoning)
         calls = self._calls.calls()
-        shown = Output(text, calls, refusal, reasoning, self._summary, tuple(self._parts))
+        logprobs = tuple(self._logprobs)
+        shown = Output(text, calls, refusal, reasoning, self._summary, tuple(self._parts), logprobs)
         final = self.shape.finished(shown, reason, self._usage, self._failure)
         if final["status"] == "failed":
             return self.event("response.failed", response=final)
@@ -201,8 +214,8 @@ class EventRenderer(Renderer):
         by_index = dict(zip(sorted(i for i in self._items if isinstance(i, int)), calls, strict=True))
         for position, opened in enumerate(self._items):
             if opened == "message":
-                item = self.shape.message(text, done, refusal, tuple(self._parts))
-                out += self._close_parts(text, refusal)
+                item = self.shape.message(text, done, refusal, tuple(self._parts), logprobs)
+                out += self._close_parts(text, refusal, logprobs)
             elif opened == "reasoning":
                 item = self.shape.reasoning(reasoning, self._summary, done)
                 out += self._close_reasoning(reasoning)
@@ -226,14 +239,16 @@ class EventRenderer(Renderer):
         out.append(self.event(terminal, response=final))
         return b"".join(out)
 
-    def _close_parts(self, text: str, refusal: str) -> list[bytes]:
+    def _close_parts(self, text: str, refusal: str, logprobs: tuple[TokenLogprob, ...]) -> list[bytes]:
         out = []
         for part in self._parts:
             where = self._where(part)
             if part == "text":
                 out += [
-                    self.event("response.output_text.done", **where, text=text, logprobs=[]),
-                    self.event("response.content_part.done", **where, part=output_text(text)),
+                    self.event(
+                        "response.output_text.done", **where, text=text, logprobs=event_logprobs(logprobs)
+                    ),
+                    self.event("response.content_part.done", **where, part=output_text(text, logprobs)),
                 ]
             else:
                 out += [

@@ -21,9 +21,11 @@ from llmrelay.api.openai.responses.kept import history_of, keep_started, kept_re
 from llmrelay.api.openai.responses.render import EventRenderer
 from llmrelay.api.openai.responses.schema import (
     ResponsesRequest,
+    asks_logprobs,
     check_tool_results,
     function_tools,
     input_messages,
+    logprobs_asked,
     response_format,
     tool_choice,
     unsupported_responses,
@@ -33,6 +35,8 @@ from llmrelay.providers.base import ChatMessage, GenerationRequest
 from llmrelay.streams import Identity
 
 ROUTE = "/v1/responses"
+# What a provider cannot do, named as this surface's request names it.
+_PARAM_NAMES = {"logprobs": "include", "response_format": "text.format"}
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
@@ -85,6 +89,8 @@ async def create_response(
         if body.text and body.text.format
         else {"type": "text"},
         background=bool(body.background),
+        shows_logprobs=asks_logprobs(body),
+        top_logprobs=body.top_logprobs,
     )
     generation_request = GenerationRequest(
         messages=messages,
@@ -95,8 +101,9 @@ async def create_response(
         tool_choice=tool_choice(body),
         parallel_tool_calls=body.parallel_tool_calls,
         response_format=response_format(body),
+        logprobs=logprobs_asked(body),
     )
-    problem = beyond_provider(provider, generation_request)
+    problem = beyond_provider(provider, generation_request, _PARAM_NAMES)
     if problem is not None:
         raise problem
     permit = await pipeline.admit(caller, provider, generation_request)

@@ -19,6 +19,7 @@ from llmrelay.api.openai.params import (
     refuse,
     role,
 )
+from llmrelay.api.openai.responses.logprobs import LOGPROBS, check_include
 from llmrelay.providers.base import ChatMessage, ResponseFormat, Tool, ToolCall
 
 
@@ -109,13 +110,16 @@ class ResponsesRequest(Strict):
     tool_choice: Literal["none", "auto", "required"] | NamedFunctionChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextOptions | None = None
-    # Refused by `unsupported()` unless neutral.
+    # "message.output_text.logprobs" asks for the answer's log probabilities, `top_logprobs`
+    # alternatives each; other values as `logprobs.check_include` says. Without that value,
+    # top_logprobs alone asks for nothing (as OpenAI's).
     include: list[str] | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    # Refused by `unsupported()` unless neutral.
     reasoning: dict[str, Any] | None = None
     background: bool | None = None
     conversation: Any = None
     prompt: Any = None
-    top_logprobs: int | None = None
     max_tool_calls: int | None = None
 
 
@@ -151,8 +155,9 @@ def unsupported_responses(body: ResponsesRequest) -> OpenAIError | None:
                 f"tool_choice names {body.tool_choice.name!r}, which is not in tools.",
                 param="tool_choice",
             )
-    if body.include:
-        return refuse("include", f"{body.include[0]!r} is not supported.")
+    problem = check_include(body.include or ())
+    if problem is not None:
+        return problem
     fmt = body.text.format if body.text else None
     if fmt is not None and fmt.type == "json_schema" and (fmt.schema_ is None or not fmt.name):
         return OpenAIError(
@@ -165,9 +170,16 @@ def unsupported_responses(body: ResponsesRequest) -> OpenAIError | None:
     for name in ("conversation", "prompt"):
         if getattr(body, name) is not None:
             return refuse(name, "not supported by this server; send the input itself.")
-    if body.top_logprobs:
-        return refuse("top_logprobs", "log probabilities are not supported.")
     return None
+
+
+def asks_logprobs(body: ResponsesRequest) -> bool:
+    return LOGPROBS in (body.include or ())
+
+
+def logprobs_asked(body: ResponsesRequest) -> int | None:
+    """`GenerationRequest.logprobs`: how many alternatives, or None when not asked for."""
+    return (body.top_logprobs or 0) if asks_logprobs(body) else None
 
 
 def input_messages(body: ResponsesRequest, max_chars: int, *, sees_images: bool) -> list[ChatMessage]:

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmrelay.accounting import token_pair
-from llmrelay.providers.base import FinishReason, ToolCall, Usage
+from llmrelay.api.openai.responses.logprobs import content_logprobs
+from llmrelay.providers.base import FinishReason, TokenLogprob, ToolCall, Usage
 from llmrelay.store import ResponseRecord, new_id
 from llmrelay.streams import Failure, GenerationResult
 
@@ -33,7 +34,8 @@ RUNNING = frozenset({"queued", "in_progress"})
 class Output:
     """What a response's output items say: the answer's text, its refusal, the calls it made
     and the reasoning it showed (`reasoning_summary`: a summary of it, OpenAI's kind).
-    `parts`: the message's content parts in the order they opened (a stream's order)."""
+    `parts`: the message's content parts in the order they opened (a stream's order).
+    `logprobs`: the text's tokens (shown where the request asked for them)."""
 
     text: str | None = None
     calls: tuple[ToolCall, ...] = ()
@@ -41,6 +43,7 @@ class Output:
     reasoning: str = ""
     reasoning_summary: bool = False
     parts: tuple[str, ...] = ("text", "refusal")
+    logprobs: tuple[TokenLogprob, ...] = ()
 
     @classmethod
     def of(cls, result: GenerationResult) -> Output:
@@ -50,6 +53,7 @@ class Output:
             result.refusal,
             result.reasoning,
             result.reasoning_summary,
+            logprobs=result.logprobs,
         )
 
 
@@ -89,6 +93,9 @@ class ResponseShape:
     parallel_tool_calls: bool = True
     text_format: dict[str, Any] = field(default_factory=lambda: {"type": "text"})
     background: bool = False
+    # `include` had "message.output_text.logprobs": the text parts carry its tokens' logprobs.
+    shows_logprobs: bool = False
+    top_logprobs: int | None = None
 
     @property
     def message_id(self) -> str:
@@ -100,14 +107,20 @@ class ResponseShape:
         return f"rs_{self.id.removeprefix('resp_')}"
 
     def message(
-        self, text: str | None, status: str, refusal: str = "", parts: tuple[str, ...] = ("text", "refusal")
+        self,
+        text: str | None,
+        status: str,
+        refusal: str = "",
+        parts: tuple[str, ...] = ("text", "refusal"),
+        logprobs: tuple[TokenLogprob, ...] = (),
     ) -> dict[str, Any]:
-        """The answer's message item: its text (none while it opens), and a refusal part when
-        the model refused (then no empty text part beside it)."""
+        """The answer's message item: its text (none while it opens) with its tokens' logprobs
+        when asked for, and a refusal part when the model refused (then no empty text part
+        beside it)."""
         content = []
         for part in parts:
             if part == "text" and text is not None and (text or not refusal):
-                content.append(output_text(text))
+                content.append(output_text(text, logprobs if self.shows_logprobs else ()))
             elif part == "refusal" and refusal:
                 content.append(refusal_part(refusal))
         return {
@@ -145,7 +158,7 @@ class ResponseShape:
             items.append(self.reasoning(output.reasoning, output.reasoning_summary, item_status))
         text = output.text
         if text is not None and (text or output.refusal or not output.calls):
-            items.append(self.message(text, item_status, output.refusal, output.parts))
+            items.append(self.message(text, item_status, output.refusal, output.parts, output.logprobs))
         items += [self.function_call(i, call, "completed") for i, call in enumerate(output.calls)]
         return items
 
@@ -182,6 +195,7 @@ class ResponseShape:
             "text": {"format": self.text_format},
             "tool_choice": self.tool_choice,
             "tools": self.tools,
+            "top_logprobs": self.top_logprobs,
             "top_p": self.top_p,
             "truncation": "disabled",
             "usage": usage_body(usage) if with_usage else None,
@@ -203,8 +217,8 @@ class ResponseShape:
         )
 
 
-def output_text(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text(text: str, logprobs: tuple[TokenLogprob, ...] = ()) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": content_logprobs(logprobs)}
 
 
 def refusal_part(refusal: str) -> dict[str, Any]:
@@ -229,21 +243,27 @@ def shape_of(text: str) -> ResponseShape:
     return ResponseShape(**json.loads(text))
 
 
-def body_of(record: ResponseRecord, calls: tuple[ToolCall, ...] = (), refusal: str = "") -> dict[str, Any]:
+def body_of(
+    record: ResponseRecord,
+    calls: tuple[ToolCall, ...] = (),
+    refusal: str = "",
+    logprobs: tuple[TokenLogprob, ...] = (),
+) -> dict[str, Any]:
     """A kept response, as GET /v1/responses/{id} shows it (its reasoning is not kept: that
-    was in its events only)."""
+    was in its events only; its text's logprobs are, where the request asked for them)."""
     shape = ResponseShape(
         id=record.id,
         model=record.model,
         previous_response_id=record.previous_response_id,
         created_at=int(record.created_at.timestamp()),
+        shows_logprobs=bool(logprobs),
     )
     usage = Usage(record.input_tokens, record.output_tokens)
     incomplete = "max_output_tokens" if record.status == "incomplete" else None
     error = {"code": "server_error", "message": "The answer failed."} if record.status == "failed" else None
     body = shape.body(
         record.status,
-        output=Output(record.output_text, calls, refusal),
+        output=Output(record.output_text, calls, refusal, logprobs=logprobs),
         usage=usage,
         with_usage=True,
         incomplete=incomplete,
