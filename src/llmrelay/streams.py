@@ -40,15 +40,10 @@ from llmrelay.providers.base import (
     GenerationRequest,
     Provider,
     ProviderError,
+    ProviderEvent,
     ReasoningBlock,
-    ReasoningDelta,
-    ReasoningSignature,
-    RedactedReasoning,
-    RefusalDelta,
-    TextDelta,
     TokenLogprob,
     ToolCall,
-    ToolCallDelta,
     Usage,
     note_requests_sent,
 )
@@ -72,19 +67,10 @@ class Failure:
     param: str | None = None
 
 
-# Reasoning and refusal deltas are logged like text: replayed and resumed exactly as it is (so
-# are the signatures ending reasoning blocks, and redacted reasoning).
-LogEvent = (
-    TextDelta
-    | ReasoningDelta
-    | ReasoningSignature
-    | RedactedReasoning
-    | RefusalDelta
-    | ToolCallDelta
-    | Usage
-    | Failure
-    | Finished
-)
+# What a provider streams, logged as it came (reasoning and refusal deltas like text: replayed
+# and resumed exactly as it is, and so are the signatures ending reasoning blocks, and redacted
+# reasoning), and the failure that may end it.
+LogEvent = ProviderEvent | Failure
 
 
 class EventLog(Protocol):

@@ -4,14 +4,12 @@ server on a scripted model."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-from httpx_sse import aconnect_sse
 
 from llmrelay.app import create_app
 from llmrelay.limiter import InProcessLimiter
@@ -20,6 +18,7 @@ from llmrelay.providers.scripted import Script, ScriptedProvider, split_into_del
 from llmrelay.wire import sse
 from tests.support.servers import serve
 from tests.support.settings import make_settings
+from tests.support.sse_client import messages_events
 from tests.support.wait import eventually
 
 REPLY = "Hello there, world!"
@@ -42,17 +41,6 @@ async def client(url: str) -> AsyncIterator[anthropic.AsyncAnthropic]:
     # No retries: a test that expects an error must see the first answer, not a retry's.
     async with anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0) as sdk:
         yield sdk
-
-
-async def raw_events(url: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """POST a streamed request and read its events as any SSE client would: (name, data)."""
-    async with (
-        httpx.AsyncClient(base_url=url, timeout=10) as http,
-        aconnect_sse(http, "POST", "/v1/messages", json={"stream": True, **body}) as source,
-    ):
-        assert source.response.status_code == 200
-        assert source.response.headers["content-type"].startswith("text/event-stream")
-        return [(event.event, json.loads(event.data)) async for event in source.aiter_sse()]
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -85,7 +73,7 @@ async def test_stream_helper_text_stream_and_final_message(client: anthropic.Asy
 
 
 async def test_the_stream_is_exactly_anthropics_event_sequence(url: str) -> None:
-    events = await raw_events(url, {"model": "scripted", "max_tokens": 64, "messages": USER})
+    events = await messages_events(url, {"model": "scripted", "max_tokens": 64, "messages": USER})
     names = [name for name, _ in events]
     assert names == [
         "message_start",
@@ -142,7 +130,7 @@ async def test_a_stop_sequence_ends_the_answer_and_is_reported(client: anthropic
 
 
 async def test_the_stop_sequence_on_the_wire(url: str) -> None:
-    events = await raw_events(
+    events = await messages_events(
         url, {"model": "scripted", "max_tokens": 64, "messages": USER, "stop_sequences": [" world"]}
     )
     (delta,) = [data for name, data in events if name == "message_delta"]
@@ -420,7 +408,7 @@ async def test_a_failure_mid_stream_is_an_error_event(url: str, provider: Script
     provider.script = Script(
         ["Hello", " there"], error=ProviderError("The upstream failed while answering: boom"), fail_after=1
     )
-    events = await raw_events(url, {"model": "scripted", "max_tokens": 64, "messages": USER})
+    events = await messages_events(url, {"model": "scripted", "max_tokens": 64, "messages": USER})
     assert [name for name, _ in events] == [
         "message_start",
         "content_block_start",
@@ -447,7 +435,7 @@ async def test_pings_keep_an_idle_stream_open(
 ) -> None:
     monkeypatch.setattr(sse, "PING_SECONDS", 0.2)  # 15 s in production
     provider.script = Script(["slow", " answer"], delay_seconds=0.7)
-    events = await raw_events(url, {"model": "scripted", "max_tokens": 64, "messages": USER})
+    events = await messages_events(url, {"model": "scripted", "max_tokens": 64, "messages": USER})
     between = [name for name, _ in events[3:]]
     assert between.count("ping") >= 2 and between[-1] == "message_stop"
     assert all(data == {"type": "ping"} for name, data in events if name == "ping")
@@ -560,7 +548,7 @@ async def test_a_tool_use_round_trip(caller_of_tools: ScriptedProvider) -> None:
                 model="scripted", max_tokens=64, messages=asked, tools=[WEATHER]
             ) as stream:
                 streamed = await stream.get_final_message()
-            events = await raw_events(
+            events = await messages_events(
                 base, {"model": "scripted", "max_tokens": 64, "messages": asked, "tools": [WEATHER]}
             )
             use = first.content[1]

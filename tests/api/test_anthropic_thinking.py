@@ -12,9 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
-from httpx_sse import aconnect_sse
 
 from llmrelay.app import create_app
 from llmrelay.providers.anthropic import shapes as anthropic_shapes
@@ -41,6 +39,7 @@ from tests.support.fake_openai import FakeOpenAI, FakeToolCall
 from tests.support.fake_openai import Script as OpenAIScript
 from tests.support.servers import serve
 from tests.support.settings import make_settings
+from tests.support.sse_client import messages_events
 from tests.support.upstream import serve_anthropic_relay, serve_relay
 
 KEY = "sk-ant-api03-thinking-test-1a2b3c4d5e"
@@ -75,16 +74,6 @@ def relay(anthropic_upstream: tuple[FakeAnthropic, str]) -> Iterator[str]:
 async def claude(relay: str) -> AsyncIterator[anthropic.AsyncAnthropic]:
     async with anthropic.AsyncAnthropic(base_url=relay, api_key="unused", max_retries=0) as sdk:
         yield sdk
-
-
-async def raw_events(url: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """A streamed request's events as any SSE client reads them: (name, data)."""
-    async with (
-        httpx.AsyncClient(base_url=url, timeout=10) as http,
-        aconnect_sse(http, "POST", "/v1/messages", json={"stream": True, **body}) as source,
-    ):
-        assert source.response.status_code == 200
-        return [(event.event, json.loads(event.data)) async for event in source.aiter_sse()]
 
 
 def blocks(content: Any) -> list[dict[str, Any]]:
@@ -195,7 +184,9 @@ async def test_the_stream_helper_gets_the_thinking_block_with_its_signature(
 
 async def test_the_stream_is_anthropics_thinking_then_text(upstream: FakeAnthropic, relay: str) -> None:
     upstream.script = Script(deltas=["Sunny."], thinking=[THOUGHT])
-    events = await raw_events(relay, {"model": MODEL, "max_tokens": 4096, "thinking": THINK, "messages": ASK})
+    events = await messages_events(
+        relay, {"model": MODEL, "max_tokens": 4096, "thinking": THINK, "messages": ASK}
+    )
     assert [name for name, _ in events] == [
         "message_start",
         "content_block_start",
@@ -452,7 +443,7 @@ async def test_unsigned_reasoning_streams_with_an_empty_signature_delta(
     fake: FakeOpenAI, compatible: str
 ) -> None:
     fake.script = OpenAIScript(deltas=("Yes.",), reasoning=("Hm.",))
-    events = await raw_events(compatible, {"model": "reasoner", "max_tokens": 64, "messages": ASK})
+    events = await messages_events(compatible, {"model": "reasoner", "max_tokens": 64, "messages": ASK})
     deltas = [(d["index"], d["delta"]) for name, d in events if name == "content_block_delta"]
     assert deltas == [
         (0, {"type": "thinking_delta", "thinking": "Hm."}),
