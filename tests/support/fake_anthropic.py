@@ -39,6 +39,11 @@ of tool_use blocks answered by the request's last tool results must start with i
 block, each block given back exactly as sent (a signature it never issued, or issued for other
 text, is refused).
 
+Usage, in message_start, message_delta and a whole message, is Anthropic's: `input_tokens` the
+prompt's tokens outside the prompt cache, `cache_creation_input_tokens` and
+`cache_read_input_tokens` (`Script`) the ones written to and read from it. The fake keeps
+`cache_control` where it arrived (in `fake.requests`), for a test to see where it landed.
+
 Errors are `{"type":"error","error":{"type":…,"message":…},"request_id":…}` with the real
 statuses; a failure mid-stream is `event: error` with the same body. A test sets `fake.script`
 to choose what happens (or `fake.queue`: scripts the next requests take in order, one each, for
@@ -110,7 +115,10 @@ class Script:
     end_after: int | None = None  # then end the body cleanly, with no message_stop
     stop_reason: str | None = None  # end_turn (tool_use with tool_uses) | max_tokens | stop_sequence …
     stop_sequence: str | None = None  # the one that matched, with stop_reason="stop_sequence"
-    input_tokens: int = 17
+    input_tokens: int = 17  # Anthropic's: the prompt's tokens outside the cache
+    # The prompt's tokens written to / read from the prompt cache (apart from input_tokens).
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
     output_tokens: int | None = None  # default: one per delta and per call
     # Calls made after the text (FakeToolCall: id, name, the fragments of its input's JSON).
     tool_uses: Sequence[FakeToolCall] = ()
@@ -262,8 +270,8 @@ class FakeAnthropic:
             "stop_sequence": script.stop_sequence if done else None,
             "usage": {
                 "input_tokens": script.input_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": script.cache_creation_input_tokens,
+                "cache_read_input_tokens": script.cache_read_input_tokens,
                 # message_start reports the first output token already, as the real API does.
                 "output_tokens": self._output_tokens(script) if done else 1,
                 "service_tier": "standard",
@@ -348,8 +356,8 @@ class FakeAnthropic:
                 "delta": {"stop_reason": script.ending, "stop_sequence": script.stop_sequence},
                 "usage": {
                     "input_tokens": script.input_tokens,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
+                    "cache_creation_input_tokens": script.cache_creation_input_tokens,
+                    "cache_read_input_tokens": script.cache_read_input_tokens,
                     "output_tokens": self._output_tokens(script),
                 },
             },

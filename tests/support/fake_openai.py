@@ -71,7 +71,8 @@ class Script:
     drop_after: int | None = None  # then close the TCP connection mid-body
     end_after: int | None = None  # then end the body cleanly, with no terminal event
     incomplete_reason: str | None = None  # "max_output_tokens" / "content_filter"
-    input_tokens: int = 17
+    input_tokens: int = 17  # every prompt token, the cached ones included (OpenAI's count)
+    cached_tokens: int = 0  # of input_tokens, those read from the prompt cache
     output_tokens: int | None = None  # default: one per delta
     # Calls made after the text (finish reason tool_calls); `interleave` sends the fragments of
     # parallel calls in turns by index, as some servers do.
@@ -368,10 +369,11 @@ class FakeOpenAI:
                 "prompt_tokens": script.input_tokens,
                 "completion_tokens": out,
                 "total_tokens": script.input_tokens + out,
+                "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
             }
         return {
             "input_tokens": script.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": script.cached_tokens},
             "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": script.input_tokens + out,

@@ -87,6 +87,9 @@ async def collect(handle_listen: AsyncIterator[list[tuple[int, LogEvent]]]) -> l
         RedactedReasoning("EmwKAhgBEgy3va3pzix/LafPsn4a"),
         RefusalDelta("I can't."),
         Usage(3, None),
+        # Prompt-cache counts (an Anthropic upstream's), one of them unreported.
+        Usage(1200, 7, cache_write_tokens=1000, cache_read_tokens=180),
+        Usage(40, 2, True, cache_write_tokens=None, cache_read_tokens=0),
         Failure("boom", 429, "rate_limited"),
         Failure("response_format: no JSON mode", 400, "unsupported_parameter", "response_format"),
         Finished("length"),

@@ -18,6 +18,12 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
 
+# A prompt-caching breakpoint as Anthropic's `cache_control` says it ({"type": "ephemeral"},
+# maybe a "ttl"), kept as the client gave it: the prompt up to and including the part that
+# carries it may be cached upstream. Only a provider whose API caches by breakpoints (Anthropic)
+# sends it on; every other one ignores it — caching saves cost and time, the answer is the same.
+CacheControl = dict[str, Any]
+
 # Where a provider's HTTP client notes when its upstream request was sent (perf_counter), set by
 # whoever runs the stream (streams.Generation) for its own task: the time before it is
 # llmrelay's (the SDK building the request), the time after it the upstream's (overhead.py).
@@ -44,6 +50,8 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    # A cache breakpoint on the call's tool_use block (CacheControl).
+    cache: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +69,24 @@ class ReasoningBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class TextPart:
+    """One block of a message's text as the client gave it, with the cache breakpoint it
+    carries (CacheControl), if any."""
+
+    text: str
+    cache: CacheControl | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One message of the conversation: its text, and where the content model goes beyond
     text, the images a user sent (URLs or data URLs), the tool calls an assistant made, the
-    reasoning blocks it showed before them, or (role "tool") the call a tool result answers."""
+    reasoning blocks it showed before them, or (role "tool") the call a tool result answers.
+
+    Cache breakpoints (CacheControl) ride on the parts they were put on: `text_parts` is the
+    text's blocks as given, kept only when one of them carries a breakpoint (`content` is still
+    their join, what every provider but Anthropic reads); `image_caches` one per image (empty
+    when none has one); `cache` a tool message's breakpoint (on its tool_result block)."""
 
     role: Role
     content: str
@@ -72,6 +94,9 @@ class ChatMessage:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     reasoning: tuple[ReasoningBlock, ...] = ()
+    text_parts: tuple[TextPart, ...] = ()
+    image_caches: tuple[CacheControl | None, ...] = ()
+    cache: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +107,8 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    # A cache breakpoint on the tool's definition (CacheControl): the tools up to it are cached.
+    cache: CacheControl | None = None
 
 
 # "auto": the model chooses; "none": text only; "required": some tool; a name: that tool.
@@ -210,10 +237,19 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens one answer took. `input_tokens` is ALL the prompt's tokens, cached or not (as
+    OpenAI's `prompt_tokens` counts them; Anthropic's own `input_tokens` leaves cached ones out,
+    and its provider adds them in): that is what keys' limits, budgets and metrics count.
+    `cache_write_tokens` / `cache_read_tokens`: how many of them were written to / read from
+    the upstream's prompt cache, where it said (None: none, or not reported — a count of 0 is
+    kept as None too: the same to every reader, and one less thing to store per answer)."""
+
     input_tokens: int | None
     output_tokens: int | None
     # True when llmrelay counted (or estimated) what the provider did not report.
     estimated: bool = False
+    cache_write_tokens: int | None = None
+    cache_read_tokens: int | None = None
 
 
 FinishReason = Literal["stop", "length", "cancelled", "error", "content_filter", "tool_calls"]

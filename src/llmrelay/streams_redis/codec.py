@@ -4,7 +4,8 @@ An entry is one batch of events (what one write carried): one field, `e`, holdin
 array of events, each `["t", text]` (with log probabilities `["t", text, [[token, logprob, bytes,
 [[token, logprob, bytes], …]], …]]`), `["r", text, summary]` (reasoning), `["s", signature]`
 (a reasoning block's end), `["d", data]` (redacted reasoning), `["x", text]` (a refusal),
-`["c", index, id, name, arguments]`, `["u", in, out, estimated]`, `["f", message, status, kind]`
+`["c", index, id, name, arguments]`, `["u", in, out, estimated]` (and `cache write, cache read`
+when the upstream reported its prompt cache's counts), `["f", message, status, kind]`
 (and the parameter at fault, where one was named) or `["e", reason]` (and the stop sequence,
 when the answer ended on one). One entry per batch, not
 per event: Redis and redis-py work per command, and a fast upstream's batch is hundreds of
@@ -61,6 +62,8 @@ def _body(event: LogEvent) -> list[Any]:
         body = ["c", event.index, event.id, event.name, event.arguments]
     elif isinstance(event, Usage):
         body = ["u", event.input_tokens, event.output_tokens, event.estimated]
+        if event.cache_write_tokens is not None or event.cache_read_tokens is not None:
+            body += [event.cache_write_tokens, event.cache_read_tokens]
     elif isinstance(event, Failure):
         body = ["f", event.message, event.status, event.kind]
         if event.param is not None:
@@ -89,6 +92,8 @@ def _event(body: list[Any]) -> LogEvent:
     if kind == "c":
         return ToolCallDelta(body[1], body[2], body[3], body[4])
     if kind == "u":
+        if len(body) > 4:
+            return Usage(body[1], body[2], body[3], body[4], body[5])
         return Usage(body[1], body[2], body[3])
     if kind == "f":
         return Failure(body[1], body[2], body[3], body[4] if len(body) > 4 else None)

@@ -17,7 +17,8 @@ with `event: ping` every 15 s while it is idle (`ping_event`), and `event: error
 error body) in place of the end when the generation fails after the stream started.
 `message_start` can only estimate the input tokens (the tokens spent come into the log at the
 end); `message_delta` then carries the generation's counts, which the SDKs take as the final
-ones. A failure before the stream started is Anthropic's error response (`failure`).
+ones: the prompt's uncached `input_tokens` and, apart, `cache_creation_input_tokens` and
+`cache_read_input_tokens` (an Anthropic upstream's; 0 elsewhere). A failure before the stream started is Anthropic's error response (`failure`).
 
 Content blocks open as their content comes, numbered in that order, one open at a time (the
 first one followed by the `ping`, as Anthropic sends it):
@@ -74,13 +75,18 @@ STOP_REASONS: dict[FinishReason, str] = {
 }
 
 
-def usage_body(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    # Nothing is cached here: the cache counts are truly zero.
+def usage_body(usage: Usage | None) -> dict[str, Any]:
+    """Anthropic's usage: its `input_tokens` are the prompt's tokens outside the cache, where
+    llmrelay's count all of them (`Usage`); the cache counts are 0 where nothing was cached (a
+    provider with no prompt cache)."""
+    written = (usage.cache_write_tokens if usage else None) or 0
+    read = (usage.cache_read_tokens if usage else None) or 0
+    every_input = (usage.input_tokens if usage else None) or 0
     return {
-        "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": output_tokens,
+        "input_tokens": max(every_input - written - read, 0),
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "output_tokens": (usage.output_tokens if usage else None) or 0,
     }
 
 
@@ -89,12 +95,6 @@ def stop_of(reason: FinishReason, stop_sequence: str | None) -> dict[str, str | 
     if reason == "stop" and stop_sequence is not None:
         return {"stop_reason": "stop_sequence", "stop_sequence": stop_sequence}
     return {"stop_reason": STOP_REASONS[reason], "stop_sequence": None}
-
-
-def tokens_of(usage: Usage | None) -> tuple[int, int]:
-    if usage is None:
-        return 0, 0
-    return usage.input_tokens or 0, usage.output_tokens or 0
 
 
 def tool_use_block(call: ToolCall) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def message_body(
     model: str,
     text: str | None,
     stop: dict[str, str | None] | None,
-    tokens: tuple[int, int],
+    usage: Usage | None,
     tool_calls: tuple[ToolCall, ...] = (),
     reasoning: Sequence[ReasoningBlock] = (),
 ) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def message_body(
         "model": model,
         "content": content,
         **(stop or {"stop_reason": None, "stop_sequence": None}),
-        "usage": usage_body(*tokens),
+        "usage": usage_body(usage),
     }
 
 
@@ -175,7 +175,8 @@ class MessagesRenderer(Renderer):
         self._calls: dict[int, int] = {}
 
     def opening(self) -> bytes:
-        start = message_body(self.message_id, self.model, None, None, (self.prompt_tokens(), 0))
+        # Before the upstream answered: llmrelay's count of the prompt, nothing known cached.
+        start = message_body(self.message_id, self.model, None, None, Usage(self.prompt_tokens(), 0))
         return event("message_start", {"message": start})
 
     def ping_event(self) -> ServerSentEvent:
@@ -186,9 +187,14 @@ class MessagesRenderer(Renderer):
 
     def whole(self, result: GenerationResult) -> Response:
         stop = stop_of(result.finish_reason, result.stop_sequence)
-        tokens = tokens_of(result.usage)
         body = message_body(
-            self.message_id, self.model, result.said, stop, tokens, result.tool_calls, result.reasoning_blocks
+            self.message_id,
+            self.model,
+            result.said,
+            stop,
+            result.usage,
+            result.tool_calls,
+            result.reasoning_blocks,
         )
         return JSONResponse(body)
 
@@ -223,7 +229,7 @@ class MessagesRenderer(Renderer):
                 [
                     empty,
                     self._stop_open(),
-                    event("message_delta", {"delta": ending, "usage": usage_body(*tokens_of(self._usage))}),
+                    event("message_delta", {"delta": ending, "usage": usage_body(self._usage)}),
                     event("message_stop", {}),
                 ]
             )

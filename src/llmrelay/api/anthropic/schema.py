@@ -4,7 +4,9 @@ Unknown fields are refused, as Anthropic refuses them ("Extra inputs are not per
 Fields Anthropic knows but llmrelay cannot honour (MCP servers, server tools, containers…)
 are accepted by the schema and refused by `translate.unsupported()` with a 400 naming the field: a client must learn it did not get what
 it asked for, instead of getting something else quietly. Hints that change nothing about a text
-answer (`metadata`, `service_tier`, `cache_control`…) are accepted and ignored.
+answer (`metadata`, `service_tier`, the request's top-level `cache_control`…) are accepted and
+ignored. The `cache_control` of a system block, a content block or a tool is a prompt-caching
+breakpoint: kept (translate.py) for a provider that caches (Anthropic), ignored by the others.
 
 Content blocks are one model with a `type` and whatever else the block has; `translate` turns
 each kind it knows into the content model and refuses the others by type, with a sentence
@@ -31,7 +33,8 @@ class ContentBlock(BaseModel):
 
     type: str = Field(min_length=1)
     text: str | None = None
-    # Prompt-caching hints and citations of a text block read back from a response: no effect here.
+    # A prompt-caching breakpoint (kept for an Anthropic upstream); citations of a text block
+    # read back from a response (no effect here).
     cache_control: dict[str, Any] | None = None
     citations: list[Any] | None = None
 

@@ -12,6 +12,11 @@ earlier reasoning, not anything the user said. `tools` and `tool_choice` map ont
 (`any` is "required", `tool` names one). Blocks llmrelay has no use for (documents…) are
 refused by type, each with a sentence saying why; so are Anthropic's server tools.
 
+A `cache_control` (a prompt-caching breakpoint) stays on the part it was put on: a system or
+text block (its message keeps its text blocks, `text_parts`), an image, a tool_use (its
+`ToolCall`), a tool_result (its `tool` message) or a tool definition. An Anthropic upstream gets
+each one back on that block; every other provider ignores them (the answer is the same).
+
 `thinking` and `output_config.effort` go to every provider; only one whose API has them acts
 on them (Anthropic). Elsewhere the answer has no thinking block, which `thinking` allows (its
 budget is an upper bound; no thinking is within it), and `effort` is a hint Anthropic calls a
@@ -44,6 +49,7 @@ from llmrelay.providers.base import (
     Provider,
     ReasoningBlock,
     ResponseFormat,
+    TextPart,
     Thinking,
     Tool,
     ToolCall,
@@ -197,8 +203,9 @@ def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[
     one `tool` message per result, then the user's own text, if any)."""
     if isinstance(message.content, str):
         return [ChatMessage(message.role, message.content)]
-    pieces: list[str] = []
+    pieces: list[TextPart] = []
     images: list[str] = []
+    image_caches: list[dict[str, Any] | None] = []
     calls: list[ToolCall] = []
     results: list[ChatMessage] = []
     reasoning: list[ReasoningBlock] = []
@@ -210,22 +217,26 @@ def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[
         elif block.type == "text":
             if block.text is None:
                 raise AnthropicError(400, f"{at}.text: Field required")
-            pieces.append(block.text)
+            pieces.append(TextPart(block.text, block.cache_control))
         elif block.type == "image":
             if not sees_images:
                 raise AnthropicError(
                     400, f"{at}: this model cannot see images; send text, or use a model that sees."
                 )
             images.append(_image_url(block, at))
+            image_caches.append(block.cache_control)
         elif block.type == "tool_use" and message.role == "assistant":
             if not isinstance(extra.get("id"), str) or not isinstance(extra.get("name"), str):
                 raise AnthropicError(400, f"{at}: a tool_use block needs its id and name.")
             arguments = json.dumps(extra.get("input") or {}, ensure_ascii=False, separators=(",", ":"))
-            calls.append(ToolCall(extra["id"], extra["name"], arguments))
+            calls.append(ToolCall(extra["id"], extra["name"], arguments, block.cache_control))
         elif block.type == "tool_result" and message.role == "user":
             if not isinstance(extra.get("tool_use_id"), str):
                 raise AnthropicError(400, f"{at}.tool_use_id: Field required")
-            results.append(ChatMessage("tool", _result_text(block, at), tool_call_id=extra["tool_use_id"]))
+            result = _result_text(block, at)
+            results.append(
+                ChatMessage("tool", result, tool_call_id=extra["tool_use_id"], cache=block.cache_control)
+            )
         elif block.type in ("tool_use", "tool_result"):
             raise AnthropicError(
                 400,
@@ -234,10 +245,18 @@ def turn_messages(message: MessageIn, where: str, *, sees_images: bool) -> list[
         else:
             why = _BLOCK_REFUSALS.get(block.type, f"{block.type!r} blocks are not supported.")
             raise AnthropicError(400, f"{at}: {why}")
-    # Adjacent text blocks are one text, as Anthropic reads them.
-    text = "".join(pieces)
+    # Adjacent text blocks are one text, as Anthropic reads them; the blocks themselves are
+    # kept where one is a cache breakpoint, for an upstream that caches up to it.
+    text = "".join(piece.text for piece in pieces)
+    marked = any(piece.cache is not None for piece in pieces)
     own = ChatMessage(
-        message.role, text, images=tuple(images), tool_calls=tuple(calls), reasoning=tuple(reasoning)
+        message.role,
+        text,
+        images=tuple(images),
+        tool_calls=tuple(calls),
+        reasoning=tuple(reasoning),
+        text_parts=tuple(pieces) if marked else (),
+        image_caches=tuple(image_caches) if any(c is not None for c in image_caches) else (),
     )
     if results and not (text or images):
         return results
@@ -249,6 +268,13 @@ def system_text(system: str | list[SystemBlock] | None) -> str | None:
         return system or None
     # Separate system blocks are separate instructions (Claude Code sends several).
     return "\n\n".join(block.text for block in system if block.text) or None
+
+
+def system_parts(system: str | list[SystemBlock] | None) -> tuple[TextPart, ...]:
+    """The system blocks, where one of them is a cache breakpoint (none otherwise)."""
+    if system is None or isinstance(system, str) or all(b.cache_control is None for b in system):
+        return ()
+    return tuple(TextPart(block.text, block.cache_control) for block in system if block.text)
 
 
 def prompt_messages(
@@ -284,7 +310,9 @@ def prompt_messages(
         raise AnthropicError(
             413, f"system is {len(system)} characters; the limit is {max_chars} (LLMRELAY_MAX_MESSAGE_CHARS)."
         )
-    return [ChatMessage("system", system), *turns] if system is not None else turns
+    if system is None:
+        return turns
+    return [ChatMessage("system", system, text_parts=system_parts(body.system)), *turns]
 
 
 def response_format(body: CountTokensRequest | MessagesRequest) -> ResponseFormat | None:
@@ -313,7 +341,9 @@ def _tool_fields(body: CountTokensRequest | MessagesRequest) -> dict[str, Any]:
         if choice.disable_parallel_tool_use is not None:
             parallel = not choice.disable_parallel_tool_use
     return {
-        "tools": tuple(Tool(t.name, t.description, t.input_schema, t.strict) for t in body.tools or ()),
+        "tools": tuple(
+            Tool(t.name, t.description, t.input_schema, t.strict, t.cache_control) for t in body.tools or ()
+        ),
         "tool_choice": tool_choice,
         "parallel_tool_calls": parallel,
     }

@@ -12,7 +12,11 @@ What matters of the stream:
   `input_json_delta`s of that block are its arguments' JSON, in fragments of any size;
   `content_block_stop` closes it (a call that got no fragment at all took no input: `{}`);
 - `message_start` / `message_delta`: usage (cumulative: the last count holds) and the
-  `stop_reason`, with `stop_sequence` when the answer ended on one of the request's;
+  `stop_reason`, with `stop_sequence` when the answer ended on one of the request's. Anthropic's
+  `input_tokens` are the prompt's tokens NOT in its cache; `cache_creation_input_tokens` and
+  `cache_read_input_tokens` the others: llmrelay's `Usage.input_tokens` is their sum (every
+  token of the prompt, as OpenAI counts it and as keys' limits count it), with the two cache
+  counts beside it;
 - `message_stop`: the end; `error`: a failure mid-stream (`overloaded_error`…).
 Other blocks and deltas (citations) carry nothing llmrelay forwards.
 """
@@ -64,6 +68,8 @@ class MessageEvents:
         self.ended = False
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
+        self._cache_write: int | None = None
+        self._cache_read: int | None = None
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
         self._calls: dict[int, _OpenCall] = {}  # by block index
@@ -89,6 +95,7 @@ class MessageEvents:
         elif kind == "message_start":
             usage = (event.get("message") or {}).get("usage") or {}
             self._input_tokens = usage.get("input_tokens", self._input_tokens)
+            self._read_cache_usage(usage)
         elif kind == "message_delta":
             delta = event.get("delta") or {}
             self._stop_reason = delta.get("stop_reason") or self._stop_reason
@@ -96,11 +103,19 @@ class MessageEvents:
             usage = event.get("usage") or {}
             self._input_tokens = usage.get("input_tokens") or self._input_tokens
             self._output_tokens = usage.get("output_tokens", self._output_tokens)
+            self._read_cache_usage(usage)
         elif kind == "message_stop":
             self.ended = True
         elif kind == "error":
             error = event.get("error") or {}
             raise reported_failure(error.get("type"), error.get("message"), api_key=self._api_key)
+
+    def _read_cache_usage(self, usage: dict[str, Any]) -> None:
+        # Counts are cumulative; a null (or absent) one says nothing new.
+        if usage.get("cache_creation_input_tokens") is not None:
+            self._cache_write = int(usage["cache_creation_input_tokens"])
+        if usage.get("cache_read_input_tokens") is not None:
+            self._cache_read = int(usage["cache_read_input_tokens"])
 
     def _start(self, index: int, block: dict[str, Any]) -> Iterator[ProviderEvent]:
         if block.get("type") == "tool_use":
@@ -141,7 +156,17 @@ class MessageEvents:
     def closing(self) -> Iterator[ProviderEvent]:
         """After `message_stop`: the usage (when reported), then how the message ended."""
         if self._input_tokens is not None or self._output_tokens is not None:
-            yield Usage(self._input_tokens, self._output_tokens)
+            every_input = (
+                None
+                if self._input_tokens is None
+                else self._input_tokens + (self._cache_write or 0) + (self._cache_read or 0)
+            )
+            yield Usage(
+                every_input,
+                self._output_tokens,
+                cache_write_tokens=self._cache_write or None,
+                cache_read_tokens=self._cache_read or None,
+            )
         reason = self._stop_reason or "end_turn"
         matched = self._stop_sequence if reason == "stop_sequence" else None
         yield Finished(STOP_REASONS.get(reason, "stop"), stop_sequence=matched)

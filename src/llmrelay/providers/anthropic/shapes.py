@@ -16,7 +16,10 @@ The Messages API differs from OpenAI's in ways a request must be rewritten for:
 - `tool_choice` is an object (`auto`, `any`, `tool` with a name, `none`) that also carries
   `disable_parallel_tool_use`; structured output is `output_config.format` (a JSON schema:
   there is no "any JSON object" mode), beside `output_config.effort`;
-- extended thinking is `thinking`, its `budget_tokens` below `max_tokens` (`thinking_param`).
+- extended thinking is `thinking`, its `budget_tokens` below `max_tokens` (`thinking_param`);
+- a prompt-caching breakpoint (`cache_control`) goes on the block it came on: a text block of
+  the message's `text_parts` (or of the system, which is then sent as blocks, one per part),
+  an image, a tool_use, a tool_result, a tool definition.
 What cannot be said in this shape is a `BadGenerationRequest` naming it, never dropped.
 """
 
@@ -30,10 +33,12 @@ from typing import Any
 
 from llmrelay.providers.base import (
     BadGenerationRequest,
+    CacheControl,
     ChatMessage,
     GenerationRequest,
     InvalidParameter,
     ReasoningBlock,
+    TextPart,
     Thinking,
     Tool,
 )
@@ -48,6 +53,13 @@ log = logging.getLogger(__name__)
 
 # llmrelay's tool_choice words as Anthropic's choice types (a name is `tool`).
 _CHOICE_TYPES = {"auto": "auto", "required": "any", "none": "none"}
+
+
+def _cached(block: dict[str, Any], cache: CacheControl | None) -> dict[str, Any]:
+    """The block with its cache breakpoint, exactly as the client gave it (if it gave one)."""
+    if cache is not None:
+        block["cache_control"] = cache
+    return block
 
 
 def image_block(url: str) -> dict[str, Any]:
@@ -66,7 +78,9 @@ def image_block(url: str) -> dict[str, Any]:
     raise BadGenerationRequest("An image must be a data URL or an http(s) URL for Anthropic.")
 
 
-def tool_use_block(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+def tool_use_block(
+    call_id: str, name: str, arguments: str, cache: CacheControl | None = None
+) -> dict[str, Any]:
     try:
         parsed = json.loads(arguments) if arguments.strip() else {}
     except ValueError:
@@ -76,7 +90,7 @@ def tool_use_block(call_id: str, name: str, arguments: str) -> dict[str, Any]:
             f"The arguments of tool call {call_id!r} are not a JSON object; Anthropic's tool_use "
             "input must be one."
         )
-    return {"type": "tool_use", "id": call_id, "name": name, "input": parsed}
+    return _cached({"type": "tool_use", "id": call_id, "name": name, "input": parsed}, cache)
 
 
 def tool_result_block(message: ChatMessage) -> dict[str, Any]:
@@ -88,7 +102,7 @@ def tool_result_block(message: ChatMessage) -> dict[str, Any]:
         block["content"] = [*text, *(image_block(url) for url in message.images)]
     elif message.content:
         block["content"] = message.content
-    return block
+    return _cached(block, message.cache)
 
 
 def thinking_blocks(reasoning: Sequence[ReasoningBlock]) -> list[dict[str, Any]]:
@@ -110,16 +124,40 @@ def content_blocks(message: ChatMessage) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [tool_result_block(message)]
     blocks = thinking_blocks(message.reasoning) if message.role == "assistant" else []
-    blocks += [image_block(url) for url in message.images]
-    if message.content or not (blocks or message.tool_calls):
+    caches = message.image_caches or (None,) * len(message.images)
+    blocks += [_cached(image_block(url), cache) for url, cache in zip(message.images, caches, strict=True)]
+    if message.text_parts:
+        blocks += text_blocks(message.text_parts)
+    elif message.content or not (blocks or message.tool_calls):
         blocks.append({"type": "text", "text": message.content})
-    blocks += [tool_use_block(c.id, c.name, c.arguments) for c in message.tool_calls]
+    blocks += [tool_use_block(c.id, c.name, c.arguments, c.cache) for c in message.tool_calls]
     return blocks
 
 
-def system_and_turns(messages: Sequence[ChatMessage]) -> tuple[str | None, list[dict[str, Any]]]:
+def text_blocks(parts: Sequence[TextPart]) -> list[dict[str, Any]]:
+    """Text blocks as the client gave them, each with its breakpoint (an empty one, which the
+    API refuses, left out)."""
+    return [_cached({"type": "text", "text": part.text}, part.cache) for part in parts if part.text]
+
+
+def system_param(messages: Sequence[ChatMessage]) -> str | list[dict[str, Any]] | None:
+    """The Messages API's `system`: one text, or, where a part of it is a cache breakpoint,
+    its blocks (one per system message or text part) so that each breakpoint stays where it was."""
+    system = [m for m in messages if m.role == "system"]
+    if not system:
+        return None
+    if not any(m.text_parts for m in system):
+        return "\n\n".join(m.content for m in system)
+    blocks: list[dict[str, Any]] = []
+    for message in system:
+        blocks += text_blocks(message.text_parts or (TextPart(message.content),))
+    return blocks
+
+
+def system_and_turns(
+    messages: Sequence[ChatMessage],
+) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
     """The Messages API's `system` and `messages` for llmrelay's message list."""
-    system = [m.content for m in messages if m.role == "system"]
     turns: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "system":
@@ -133,7 +171,7 @@ def system_and_turns(messages: Sequence[ChatMessage]) -> tuple[str | None, list[
             turns[-1]["content"] = merged
         else:
             turns.append({"role": role, "content": blocks})
-    return ("\n\n".join(system) if system else None), turns
+    return system_param(messages), turns
 
 
 def tool_params(tools: Sequence[Tool]) -> list[dict[str, Any]]:
@@ -147,7 +185,7 @@ def tool_params(tools: Sequence[Tool]) -> list[dict[str, Any]]:
         )
         if tool.strict is not None:
             spec["strict"] = tool.strict
-        out.append(spec)
+        out.append(_cached(spec, tool.cache))
     return out
 
 

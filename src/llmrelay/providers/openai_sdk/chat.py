@@ -104,7 +104,13 @@ class ChatParser(StreamParser):
             raise ReportedFailure(detail.get("message"), detail.get("code"))
         reported = event.get("usage")
         if reported:
-            self._usage = Usage(reported.get("prompt_tokens"), reported.get("completion_tokens"))
+            # prompt_tokens count the cached ones too, as llmrelay's input tokens do.
+            cached = (reported.get("prompt_tokens_details") or {}).get("cached_tokens")
+            self._usage = Usage(
+                reported.get("prompt_tokens"),
+                reported.get("completion_tokens"),
+                cache_read_tokens=cached if isinstance(cached, int) and cached > 0 else None,
+            )
         choices = event.get("choices")
         if not choices:
             return None

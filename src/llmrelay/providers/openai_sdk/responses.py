@@ -134,7 +134,13 @@ class ResponsesParser(StreamParser):
     def closing_events(self) -> Iterable[ProviderEvent]:
         usage = self._response.get("usage")
         if usage:
-            yield Usage(usage.get("input_tokens"), usage.get("output_tokens"))
+            # input_tokens count the cached ones too, as llmrelay's do.
+            cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
+            yield Usage(
+                usage.get("input_tokens"),
+                usage.get("output_tokens"),
+                cache_read_tokens=cached if isinstance(cached, int) and cached > 0 else None,
+            )
         reason = _finish_reason(self._response)
         yield Finished("tool_calls" if reason == "stop" and self._calls else reason)
 

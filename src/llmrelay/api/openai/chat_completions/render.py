@@ -51,7 +51,8 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
         "prompt_tokens": input_tokens,
         "completion_tokens": output_tokens,
         "total_tokens": input_tokens + output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        # OpenAI's prompt_tokens count the cached ones too, as llmrelay's input tokens do.
+        "prompt_tokens_details": {"cached_tokens": (usage.cache_read_tokens if usage else None) or 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
 

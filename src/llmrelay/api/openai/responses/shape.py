@@ -66,7 +66,11 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
     input_tokens, output_tokens = token_pair(usage)
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        # OpenAI's input_tokens count the cached ones too, as llmrelay's do.
+        "input_tokens_details": {
+            "cached_tokens": (usage.cache_read_tokens if usage else None) or 0,
+            "cache_write_tokens": (usage.cache_write_tokens if usage else None) or 0,
+        },
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
