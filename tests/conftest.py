@@ -15,7 +15,7 @@ from tests.support.databases import fresh_postgres_database
 from tests.support.environment import scrub
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.redis import RedisSpace, delete_prefix, fresh_redis_space
+from tests.support.redis import PrivateRedis, RedisSpace, delete_prefix, fresh_redis_space, private_redis
 from tests.support.redis_mode import REDIS_MODE_PREFIX, REDIS_MODE_URL
 from tests.support.servers import serve
 
@@ -79,6 +79,14 @@ async def redis_space() -> AsyncIterator[RedisSpace]:
     """The Redis at 127.0.0.1:6379 under a key prefix of this test's own, emptied after it."""
     async with fresh_redis_space() as space:
         yield space
+
+
+@pytest.fixture
+def redis_server() -> Iterator[PrivateRedis]:
+    """A `redis-server` of this test's own (password-protected, on a free port), to kill with
+    SIGKILL and start again (`.kill()`, `.start()`, `.restart()`); the shared one never dies."""
+    with private_redis() as server:
+        yield server
 
 
 # -- The OpenAI stand-in --------------------------------------------------------------------

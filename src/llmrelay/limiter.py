@@ -15,6 +15,11 @@ shares (the library's Redis storage, and `stream_slots.RedisSlots`), behind the 
 A budget counts input + output tokens, in total or per calendar month (UTC). What was spent is
 read from the usage table when a tenant is first seen and again every `refresh_seconds` (the
 CLI or another process may have spent some), plus what this process charged since.
+
+Counters in Redis fail closed: with Redis down, `admit` raises `shared_redis.StoreUnavailable`
+(a 503) for a tenant with a rate limit or `max_streams`, rather than let them go uncounted
+(README, "Running several processes", says why); settling what an answer cost is lost then
+(logged once per outage): the counters run out with their window.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
+from llmrelay import shared_redis
+from llmrelay.shared_redis import Outages
 from llmrelay.store.records import KeyLimits, Owner
 from llmrelay.stream_slots import LocalSlots, RedisSlots, StreamSlots
 
@@ -120,8 +127,11 @@ class InProcessLimiter:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         storage: Storage | None = None,
         slots: StreamSlots | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self.defaults = defaults
+        # Whether a shared storage's Redis answers (a memory storage never fails).
+        self._outages = outages or Outages()
         self.window_seconds = window_seconds
         self._read_spent = spent_reader
         self._refresh = refresh_seconds
@@ -176,7 +186,8 @@ class InProcessLimiter:
                     1,
                 )
         try:
-            return await self._admit(tenant, limits, slot, prompt_tokens, max_output_tokens)
+            with self._outages.required("checking rate limits"):
+                return await self._admit(tenant, limits, slot, prompt_tokens, max_output_tokens)
         except BaseException:
             if slot is not None:  # refused by another limit (or the client left): not running
                 await self._slots.release(slot)
@@ -297,20 +308,22 @@ class _InProcessPermit:
         used = input_tokens + output_tokens
         if self.budget is not None:
             self.budget.spent += used - self.charged
-        if self.limits.tpm is not None:
+        if self.limits.tpm is not None and used != self.reserved:
             item = limiter._item(self.limits.tpm, "tpm")
-            key = item.key_for(owner)
-            if used > self.reserved:
-                await limiter._storage.incr(key, item.get_expiry(), used - self.reserved)
-            elif used < self.reserved:
-                await limiter._storage.incr(key, item.get_expiry(), used - self.reserved)
+            # Lost with Redis down: the reservation stands until its window ends.
+            with limiter._outages.tolerated("settling tokens per minute"):
+                await limiter._storage.incr(item.key_for(owner), item.get_expiry(), used - self.reserved)
 
 
 def shared_storage(redis_url: str, prefix: str) -> Storage:
     """The rate counters in Redis, shared by every llmrelay process that uses it."""
     from limits.aio.storage import RedisStorage
 
-    return RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}limits")
+    # The library hands these on to its redis-py client: the same bounded waits as llmrelay's own.
+    options: dict[str, Any] = shared_redis.client_options()
+    return RedisStorage(
+        f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}limits", **options
+    )
 
 
 def limiter_for(
@@ -320,15 +333,19 @@ def limiter_for(
     *,
     spent_reader: SpentReader | None = None,
     window_seconds: int = 60,
+    outages: Outages | None = None,
 ) -> InProcessLimiter:
     """The limiter of a process: with `redis_url`, every counter that can be shared is in that
-    Redis (rates per minute, answers at once), so a key's limits hold across all processes."""
+    Redis (rates per minute, answers at once), so a key's limits hold across all processes.
+    `outages`: the process's record of whether Redis answers (RedisSharing's), if it has one."""
     if redis_url is None:
         return InProcessLimiter(defaults, spent_reader=spent_reader, window_seconds=window_seconds)
+    outages = outages or Outages()
     return InProcessLimiter(
         defaults,
         spent_reader=spent_reader,
         window_seconds=window_seconds,
         storage=shared_storage(redis_url, prefix),
-        slots=RedisSlots.from_url(redis_url, prefix),
+        slots=RedisSlots.from_url(redis_url, prefix, outages),
+        outages=outages,
     )

@@ -86,10 +86,12 @@ def settlers(permit: Permit, then: OnEnd | None, copies: int) -> list[OnEnd]:
             spent[0] += usage.input_tokens or 0
             spent[1] += usage.output_tokens or 0
         left[0] -= 1
-        if left[0] == 0:
-            await permit.settle(spent[0], spent[1])
-        if then is not None:
-            await then(generation, result)
+        try:
+            if left[0] == 0:
+                await permit.settle(spent[0], spent[1])
+        finally:  # the answer is recorded whatever became of its limits
+            if then is not None:
+                await then(generation, result)
 
     return [settle] * copies
 

@@ -96,7 +96,11 @@ class Runtime:
         if limiter is None:
             redis_url = None if settings.redis_url is None else settings.redis_url.get_secret_value()
             limiter = limiter_for(
-                redis_url, settings.redis_prefix, settings.default_limits(), spent_reader=spent
+                redis_url,
+                settings.redis_prefix,
+                settings.default_limits(),
+                spent_reader=spent,
+                outages=sharing.outages if sharing is not None else None,
             )
         return cls(
             settings=settings,

@@ -10,6 +10,10 @@ never releases, and a counter would keep its slots taken forever. Each process r
 leases of the answers it runs every `renew_seconds`; a dead process's members expire after
 `lease_seconds` and the next take drops them. The clock is Redis's (`TIME` in the scripts), so
 hosts whose clocks disagree still agree on leases.
+
+With Redis down, `take` raises `StoreUnavailable` (a 503: the limit cannot be checked, and
+limits fail closed, README "Running several processes"); a release or renewal that fails is
+logged once per outage and left to the lease, which runs out by itself.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from llmrelay import shared_redis
+from llmrelay.shared_redis import Outages
 from llmrelay.store.records import Owner
 
 log = logging.getLogger(__name__)
@@ -112,8 +118,10 @@ class RedisSlots:
         *,
         lease_seconds: float = LEASE_SECONDS,
         renew_seconds: float = RENEW_SECONDS,
+        outages: Outages | None = None,
     ) -> None:
         self._redis = redis
+        self._outages = outages or Outages()
         self._prefix = prefix
         self._lease_ms = int(lease_seconds * 1000)
         self._renew_seconds = renew_seconds
@@ -123,15 +131,17 @@ class RedisSlots:
         self._renewer: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> RedisSlots:
-        return cls(Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30), prefix)
+    def from_url(cls, url: str, prefix: str, outages: Outages | None = None) -> RedisSlots:
+        return cls(shared_redis.client(url), prefix, outages=outages)
 
     def key(self, owner: Owner) -> str:
         return f"{self._prefix}streams:{owner}"
 
     async def take(self, owner: Owner, limit: int) -> object | None:
         lease = _Lease(self.key(owner), secrets.token_hex(8))
-        if not await self._take(keys=[lease.key], args=[limit, self._lease_ms, lease.member]):
+        with self._outages.required("counting answers at once"):
+            taken = await self._take(keys=[lease.key], args=[limit, self._lease_ms, lease.member])
+        if not taken:
             return None
         self._held.add(lease)
         if self._renewer is None or self._renewer.done():
@@ -142,9 +152,10 @@ class RedisSlots:
         assert isinstance(slot, _Lease)
         self._held.discard(slot)
         try:
-            await self._redis.zrem(slot.key, slot.member)
-        except (RedisError, OSError) as exc:
             # Not fatal: the lease runs out by itself.
+            with self._outages.tolerated("freeing an answer's slot"):
+                await self._redis.zrem(slot.key, slot.member)
+        except (RedisError, OSError) as exc:
             log.warning(
                 "cannot free an answer's slot in Redis (%s); it expires in %d ms", exc, self._lease_ms
             )
@@ -156,11 +167,12 @@ class RedisSlots:
             if not held:
                 return
             try:  # one round trip for every answer this process runs
-                await self._renew(
-                    keys=[lease.key for lease in held],
-                    args=[self._lease_ms, *(lease.member for lease in held)],
-                )
-            except (RedisError, OSError) as exc:
+                with self._outages.tolerated("renewing the slots of running answers"):
+                    await self._renew(
+                        keys=[lease.key for lease in held],
+                        args=[self._lease_ms, *(lease.member for lease in held)],
+                    )
+            except Exception as exc:  # never dies while answers hold slots
                 log.warning("cannot renew the slots of running answers in Redis: %s", exc)
 
     async def aclose(self) -> None:

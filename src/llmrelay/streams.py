@@ -91,6 +91,11 @@ class EventLog(Protocol):
         """Return once the log is longer than `length` (or closed)."""
         ...
 
+    async def opened(self) -> bool:
+        """Wait until whoever may read the log can find it (a shared log: registered in Redis);
+        False if they never will, and its generation has been stopped for it."""
+        ...
+
     def close(self) -> None: ...
 
     @property
@@ -126,6 +131,9 @@ class MemoryEventLog:
             self._waiter = asyncio.get_running_loop().create_future()
         # shield: one listener being cancelled must not cancel the others' shared future.
         await asyncio.shield(self._waiter)
+
+    async def opened(self) -> bool:
+        return True  # read in this process only: found as soon as it exists
 
     def close(self) -> None:
         self._closed = True
@@ -221,6 +229,9 @@ class Generation:
     _grace_timer: asyncio.TimerHandle | None = None
     # Why it was stopped, when that is a failure to report (a spent budget), not a cancel.
     _stopped_by: Failure | None = None
+    # Its provider is done and it is recording its end: too late to cancel (that would cancel
+    # the recording, and the log would never end).
+    _ending: bool = False
     _checks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def start(self) -> None:
@@ -246,15 +257,17 @@ class Generation:
 
     def cancel(self) -> bool:
         """Stop generating now; what there is so far is kept. False if already finished."""
-        if self._task is None or self._task.done():
+        if self._task is None or self._task.done() or self._ending:
             return False
         self._task.cancel()
         return True
 
     def stop(self, failure: Failure) -> bool:
-        """Stop generating now because of `failure` (e.g. the key's budget is spent): the
-        answer ends as failed with that message, keeping what there is so far."""
-        self._stopped_by = failure
+        """Stop generating now because of `failure` (e.g. the key's budget is spent, or its
+        shared log cannot be written): the answer ends as failed with that message, keeping
+        what there is so far."""
+        if self._stopped_by is None:
+            self._stopped_by = failure
         return self.cancel()
 
     async def wait_first_event(self) -> LogEvent:
@@ -378,6 +391,10 @@ class Generation:
                     if isinstance(event, CONTENT_EVENTS):
                         if self.first_token_at is None:
                             self.first_token_at = time.perf_counter()
+                            # Nothing goes out before other processes can find the answer: a
+                            # shared log that cannot be registered stops the generation here
+                            # (its registration went out at the start, so this rarely waits).
+                            await self.log.opened()
                         parts.add(event)
                         self._emit(event)
                     elif isinstance(event, Usage):
@@ -395,6 +412,7 @@ class Generation:
             log.exception("generation %s failed inside llmrelay", self.id)
             failure = Failure("llmrelay failed while generating this answer.", 500, "internal")
             reason, stop_sequence = "error", None
+        self._ending = True
         usage = spent_tokens(self.provider, self.request, reported, parts.produced(), failure is not None)
         if usage is not None:
             self._emit(usage)
@@ -473,8 +491,11 @@ class GenerationHandle(Protocol):
 class Sharing(Protocol):
     """Generations shared with other processes (streams_redis.RedisSharing)."""
 
-    def new_log(self, generation_id: str, meta: dict[str, str], identity: Identity) -> EventLog:
-        """The log a generation this process starts writes to, visible to every process."""
+    def new_log(
+        self, generation_id: str, meta: dict[str, str], identity: Identity, lost: Callable[[Failure], object]
+    ) -> EventLog:
+        """The log a generation this process starts writes to, visible to every process.
+        `lost(failure)` is called (once) if it can no longer be shared: the generation stops."""
         ...
 
     def remote_listeners(self, generation_id: str) -> Callable[[], Awaitable[int]]:
@@ -528,7 +549,7 @@ class StreamRegistry:
             meta=meta,
         )
         if self.sharing is not None:
-            generation.log = self.sharing.new_log(generation_id, meta, identity)
+            generation.log = self.sharing.new_log(generation_id, meta, identity, generation.stop)
             generation.remote_listeners = self.sharing.remote_listeners(generation_id)
         self._generations[generation.id] = generation
         generation.start()

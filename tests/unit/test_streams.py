@@ -472,3 +472,73 @@ async def test_a_request_sent_outside_a_generation_is_nobodys(registry: StreamRe
     generation = registry.start(SendsAfterBuilding(0), REQUEST, identity=IDENTITY, grace_seconds=0)
     await generation.wait_finished()
     assert generation.upstream_since >= generation.started_at
+
+
+async def test_a_cancel_while_its_end_is_being_recorded_is_refused_and_the_log_still_ends(
+    registry: StreamRegistry,
+) -> None:
+    """Once its provider is done, a generation only records its end (the stored answer) and
+    closes its log: a cancel then (a Stop, or Redis going away) would cancel the recording, and
+    its listeners would wait for an end that never comes."""
+    recording = asyncio.Event()
+    recorded = asyncio.Event()
+
+    async def record(generation: Generation, result: GenerationResult) -> None:
+        recording.set()
+        await recorded.wait()
+
+    generation = registry.start(
+        ScriptedProvider.replying("done"), REQUEST, identity=IDENTITY, grace_seconds=60, on_end=record
+    )
+    await asyncio.wait_for(recording.wait(), timeout=2)
+    assert generation.cancel() is False
+    assert generation.stop(Failure("too late", 503, "store_unavailable")) is False
+    recorded.set()
+    result = await asyncio.wait_for(generation.wait_finished(), timeout=2)
+    assert (result.finish_reason, result.failure) == ("stop", None)
+    assert generation.log.read(0)[-1] == Finished("stop")
+
+
+async def test_a_log_that_cannot_be_shared_stops_its_generation_before_its_first_event() -> None:
+    """A shared log whose registration fails (as RedisEventLog's writer task does: it calls
+    `lost`, which stops the generation, then lets `opened()` return) lets no event out: the
+    first event is the failure, so the client gets a status, not a stream."""
+
+    class Unregistered(MemoryEventLog):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stop: object = None
+            self.registered = asyncio.Event()
+            self.writer = asyncio.get_running_loop().create_task(self._register())
+
+        async def _register(self) -> None:
+            await asyncio.sleep(0.05)  # the registration's round trip, which fails
+            assert callable(self.stop)
+            self.stop(Failure("no shared store", 503, "store_unavailable"))
+            self.registered.set()
+
+        async def opened(self) -> bool:
+            await self.registered.wait()
+            return False
+
+    class Sharing:
+        def new_log(self, generation_id: str, meta: object, identity: object, lost: object) -> Unregistered:
+            log = Unregistered()
+            log.stop = lost
+            return log
+
+        def remote_listeners(self, generation_id: str) -> object:
+            return None
+
+        async def find(self, generation_id: str, epoch: object) -> None:
+            return None
+
+    registry = StreamRegistry(retention_seconds=60, sharing=Sharing())  # type: ignore[arg-type]
+    generation = registry.start(
+        ScriptedProvider.replying("a b c"), REQUEST, identity=IDENTITY, grace_seconds=0
+    )
+    result = await asyncio.wait_for(generation.wait_finished(), timeout=2)
+    assert result.failure == Failure("no shared store", 503, "store_unavailable")
+    assert isinstance(generation.log.read(0)[0], Failure | Usage)
+    assert not [e for e in generation.log.read(0) if isinstance(e, TextDelta)]
+    await registry.aclose()

@@ -2,7 +2,8 @@
 
 Under /v1 the same errors take OpenAI's shape instead (`api/openai/errors.py`), and under
 /v1/messages Anthropic's (`api/anthropic/errors.py`), so each API's SDKs raise their matching
-exceptions.
+exceptions. A request that needs the shared Redis while it is down is a 503 in that shape
+(`shared_redis.StoreUnavailable`), saying so without naming where Redis is.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from llmrelay.api.anthropic import errors as anthropic_errors
 from llmrelay.api.disconnect import ClientGone
 from llmrelay.api.openai import errors as openai_errors
 from llmrelay.limiter import LimitExceeded
+from llmrelay.shared_redis import StoreUnavailable, describe, is_outage
+from llmrelay.streams import Failure
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +100,37 @@ async def _limit_exceeded(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=429, headers=headers)
 
 
+def failure_response(request: Request, failure: Failure) -> JSONResponse:
+    """A failure that is not the generation's (nothing started) in the surface's own shape."""
+    if anthropic_errors.is_messages_path(request.url.path):
+        return anthropic_errors.as_response(anthropic_errors.from_failure(failure))
+    if openai_errors.is_v1_path(request.url.path):
+        return openai_errors.error_response(failure)
+    return JSONResponse({"detail": failure.message}, status_code=failure.status)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503: the request needed Redis and it is down (shared_redis.py logged it, once)."""
+    assert isinstance(exc, StoreUnavailable)
+    return failure_response(request, exc.failure)
+
+
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    """A Redis error no module translated: an outage is still a 503 (one line in the log, not a
+    traceback); anything else is a bug, an internal error."""
+    if not is_outage(exc):
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "%s %s: the shared store (Redis) is unavailable (%s)", request.method, request.url.path, describe(exc)
+    )
+    return failure_response(request, StoreUnavailable().failure)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(LimitExceeded, _limit_exceeded)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
+    app.add_exception_handler(RedisError, _redis_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -6,10 +6,17 @@ are batched: the first event after a write starts a window of `window_seconds` (
 fills to `batch_events`), then everything appended meanwhile goes out in one pipelined round
 trip — never one round trip per token (bench/redis_batch.py measures the window).
 
+A log that cannot be written (Redis went away) calls its `lost` callback once: its generation
+stops with `shared_redis.STOPPED` (an answer no other process can resume, follow or cancel is
+not one to go on with). The first write registers the generation; the generation sends nothing
+before it went out (`opened`), so an answer Redis never knew of fails before it starts.
+
 A follower (a process that does not own the generation) mirrors the Stream into memory with one
 blocking XREAD at a time per generation and process, however many listen there; it wakes them
 as entries arrive. A gap in the entry ids, a vanished Stream or a lost connection end the log
-with `Failure` + `Finished`, so a listener never hangs and never sees two logs mixed.
+with `Failure` + `Finished`, so a listener never hangs and never sees two logs mixed; a Redis
+that stops answering altogether fails the XREAD after the clients' socket timeout
+(shared_redis.SOCKET_TIMEOUT_SECONDS).
 """
 
 from __future__ import annotations
@@ -19,13 +26,13 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from llmrelay.providers.base import Finished
+from llmrelay.shared_redis import STOPPED, Outages, describe, is_outage
 from llmrelay.streams import Failure, Identity, LogEvent, MemoryEventLog
 from llmrelay.streams_redis.codec import FIELD, Keys, decode_events, encode_events, entry_id, entry_seq
 
@@ -61,6 +68,9 @@ class RedisEventLog(MemoryEventLog):
         "_closing",
         "_keys",
         "_kick",
+        "_lost",
+        "_on_lost",
+        "_outages",
         "_redis",
         "_registration",
         "_retention",
@@ -88,6 +98,8 @@ class RedisEventLog(MemoryEventLog):
         retention_seconds: float,
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         batch_events: int = DEFAULT_BATCH_EVENTS,
+        lost: Callable[[Failure], object] | None = None,
+        outages: Outages | None = None,
     ) -> None:
         super().__init__()
         self.epoch = epoch
@@ -99,6 +111,9 @@ class RedisEventLog(MemoryEventLog):
         self._retention = retention_seconds
         self._window = window_seconds
         self._batch_events = batch_events
+        self._on_lost = lost
+        self._lost = False
+        self._outages = outages or Outages()
         # Any: redis-py's mapping type is invariant in its keys.
         self._registration: dict[Any, Any] | None = {
             "owner": owner,
@@ -133,6 +148,19 @@ class RedisEventLog(MemoryEventLog):
         self._closing = True
         self._kick.set()
 
+    async def opened(self) -> bool:
+        await self.registered.wait()
+        return not self._lost
+
+    def lose(self, failure: Failure = STOPPED) -> None:
+        """It can no longer be shared: its generation stops with `failure` (once; not once
+        it has ended, when only other processes miss its last entries)."""
+        if self._lost or self.closed:
+            return
+        self._lost = True
+        if self._on_lost is not None:
+            self._on_lost(failure)
+
     @property
     def sent(self) -> bool:
         """Everything is in Redis (or given up on): the writer is done."""
@@ -143,7 +171,6 @@ class RedisEventLog(MemoryEventLog):
         await asyncio.shield(self._writer)
 
     async def _write_loop(self) -> None:
-        broken = False
         while True:
             await self._kick.wait()
             self._kick.clear()
@@ -155,15 +182,19 @@ class RedisEventLog(MemoryEventLog):
             last = self._closing
             try:
                 await self._write(first, batch, last=last)
-            except (RedisError, OSError) as exc:
-                if not broken:  # once per generation, not per batch
+                self._outages.answered()
+            except Exception as exc:  # the writer never dies: `registered` must be set
+                if is_outage(exc):  # said once per outage, not per batch or generation
+                    self._outages.failed(f"writing the log of generation {self.generation_id}", exc)
+                elif not self._lost:
                     log.warning(
-                        "generation %s: cannot write its log to Redis (%s); other processes will "
-                        "see it as lost",
+                        "generation %s: cannot write its log to Redis (%s: %s)",
                         self.generation_id,
+                        type(exc).__name__,
                         exc,
                     )
-                broken = True
+                # Stopped before `registered` is set: a first event waiting on it never goes out.
+                self.lose()
             self.registered.set()
             if last:
                 return
@@ -197,13 +228,16 @@ class RedisEventLog(MemoryEventLog):
 class FollowedLog(MemoryEventLog):
     """Another process's log, mirrored from its Redis Stream while someone here waits on it."""
 
-    __slots__ = ("_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
+    __slots__ = ("_outages", "_reader", "_redis", "_stream", "_waiting", "epoch", "generation_id", "lost")
 
-    def __init__(self, redis: Redis, keys: Keys, generation_id: str, epoch: str) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, generation_id: str, epoch: str, outages: Outages | None = None
+    ) -> None:
         super().__init__()
         self.epoch = epoch
         self.generation_id = generation_id
         self._redis = redis
+        self._outages = outages or Outages()
         self._stream = keys.log(generation_id, epoch)
         self._reader: asyncio.Task[None] | None = None
         self._waiting = 0
@@ -255,11 +289,18 @@ class FollowedLog(MemoryEventLog):
                     return  # nobody here waits any more: stop reading a log no one follows
         except asyncio.CancelledError:
             raise
-        except (RedisError, OSError, ValueError, KeyError) as exc:
-            self._lose(str(exc))
+        except Exception as exc:  # whatever it was, the listeners here get an end
+            if is_outage(exc):
+                self._outages.failed(f"following generation {self.generation_id}", exc)
+                self._lose(describe(exc), quiet=True)
+            else:
+                self._lose(f"{type(exc).__name__}: {exc}")
 
-    def _lose(self, why: str) -> None:
-        log.warning("generation %s: following its log failed (%s)", self.generation_id, why)
+    def _lose(self, why: str, *, quiet: bool = False) -> None:
+        # `quiet`: an outage, which Outages reported once for every generation it ended.
+        (log.info if quiet else log.warning)(
+            "generation %s: following its log failed (%s)", self.generation_id, why
+        )
         self.lost = True
         self.append(LOST)
         self.append(Finished("error"))

@@ -12,6 +12,13 @@ generation followed here):
   grace period stops an answer, so the answer stops only when nobody anywhere listens;
 - its watchdog ends generations whose owner died (watchdog.py) — in servers only: `llmrelay
   ask` shares its answer (so no server takes it for an orphan) but recovers nobody's.
+
+When Redis goes away (shared_redis.py): a heartbeat that fails stops every answer this process
+runs (`STOPPED`: nobody elsewhere can follow, resume or cancel them any more), as does a log
+write that fails; `find` raises `StoreUnavailable` (a 503); followers elsewhere end with
+`LOST`. Nothing is cached across an outage: redis-py reconnects the client and the pub/sub
+connection (which subscribes again), the heartbeat and watchdog go on ticking, so once Redis
+answers again so does this process, without a restart.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from llmrelay import shared_redis
 from llmrelay.settings import Settings, SettingsError
-from llmrelay.streams import EventLog, GenerationHandle, Identity
+from llmrelay.shared_redis import Outages, is_outage
+from llmrelay.streams import EventLog, Failure, GenerationHandle, Identity
 from llmrelay.streams_redis.codec import Keys
 from llmrelay.streams_redis.log import DEFAULT_WINDOW_SECONDS, FollowedLog, RedisEventLog
 from llmrelay.streams_redis.remote import Notice, RemoteGeneration
@@ -70,12 +79,13 @@ async def connect(settings: Settings) -> Redis:
         raise SettingsError(
             "LLMRELAY_REDIS_URL is invalid: it must start with redis://, rediss:// or unix://."
         )
-    redis = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    redis = shared_redis.client(url)
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
         await redis.aclose()
-        raise SettingsError(f"LLMRELAY_REDIS_URL: cannot use Redis at {shown_url(url)}: {exc}.") from None
+        reason = str(exc).rstrip(".")  # redis-py's words name the host, never the password
+        raise SettingsError(f"LLMRELAY_REDIS_URL: cannot use Redis at {shown_url(url)}: {reason}.") from None
     return redis
 
 
@@ -105,6 +115,9 @@ class RedisSharing:
         self._tasks: list[asyncio.Task[None]] = []
         self._registry: StreamRegistry | None = None
         self._watchdog: Watchdog | None = None
+        # Whether Redis answers, said in the log when it changes (one line per outage); the
+        # limiter shares it (runtime.py).
+        self.outages = Outages()
 
     @classmethod
     async def open(cls, settings: Settings) -> RedisSharing:
@@ -116,7 +129,9 @@ class RedisSharing:
 
     # -- streams.Sharing ------------------------------------------------------------------
 
-    def new_log(self, generation_id: str, meta: dict[str, str], identity: Identity) -> EventLog:
+    def new_log(
+        self, generation_id: str, meta: dict[str, str], identity: Identity, lost: Callable[[Failure], object]
+    ) -> EventLog:
         created = RedisEventLog(
             self.redis,
             self.keys,
@@ -127,30 +142,40 @@ class RedisSharing:
             identity=identity,
             retention_seconds=self.retention_seconds,
             window_seconds=self.window_seconds,
+            lost=lost,
+            outages=self.outages,
         )
         self._owned.add(created)
         return created
 
     def remote_listeners(self, generation_id: str) -> Callable[[], Awaitable[int]]:
         async def count() -> int:
-            raw = await self.redis.hgetall(self.keys.listeners(generation_id))
-            counts = {_text(p): int(n) for p, n in raw.items() if int(n) > 0 and _text(p) != self.process_id}
-            if not counts:
-                return 0
-            pipe = self.redis.pipeline(transaction=False)
-            for process in counts:
-                pipe.exists(self.keys.process(process))
-            alive = await pipe.execute()
-            # A process that died with listeners counted no longer holds anyone.
-            return sum(n for (process, n), up in zip(counts.items(), alive, strict=True) if up)
+            # Redis down: nobody elsewhere can be listening (their logs end too).
+            with self.outages.tolerated(f"counting the listeners of generation {generation_id}"):
+                return await self._count_listeners(generation_id)
+            return 0
 
         return count
 
+    async def _count_listeners(self, generation_id: str) -> int:
+        raw = await self.redis.hgetall(self.keys.listeners(generation_id))
+        counts = {_text(p): int(n) for p, n in raw.items() if int(n) > 0 and _text(p) != self.process_id}
+        if not counts:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for process in counts:
+            pipe.exists(self.keys.process(process))
+        alive = await pipe.execute()
+        # A process that died with listeners counted no longer holds anyone.
+        return sum(n for (process, n), up in zip(counts.items(), alive, strict=True) if up)
+
     async def find(self, generation_id: str, epoch: str | None) -> GenerationHandle | None:
+        """A generation another process owns; raises StoreUnavailable when Redis is down."""
         cached = self._remote.get(generation_id)
         if cached is not None and not (cached.finished and cached.listeners == 0):
             return cached if epoch is None or epoch == cached.log.epoch else None
-        raw = await self.redis.hgetall(self.keys.generation(generation_id))
+        with self.outages.required("finding a generation"):
+            raw = await self.redis.hgetall(self.keys.generation(generation_id))
         found = {_text(k): _text(v) for k, v in raw.items()}
         if "epoch" not in found or (epoch is not None and epoch != found["epoch"]):
             return None
@@ -159,7 +184,7 @@ class RedisSharing:
             found.get("owner", ""),
             json.loads(found.get("meta", "{}")),
             Identity(**json.loads(found.get("identity", "{}"))),
-            FollowedLog(self.redis, self.keys, generation_id, found["epoch"]),
+            FollowedLog(self.redis, self.keys, generation_id, found["epoch"], self.outages),
             self._notify,
         )
         self._remote[generation_id] = remote
@@ -190,9 +215,12 @@ class RedisSharing:
 
     async def aclose(self) -> None:
         """After the registry closed: let the last logs reach Redis, then stop."""
-        for owned in list(self._owned):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(owned.drained(), 5)
+        # All at once: with Redis down, each may take its retries to give up.
+        drains = [asyncio.ensure_future(owned.drained()) for owned in self._owned]
+        if drains:
+            await asyncio.wait(drains, timeout=5)
+            for drain in drains:
+                drain.cancel()
         # Asked to stop, not cancelled: redis-py may swallow a cancellation mid-command, and
         # a task that swallowed it would never end.
         self._stopping.set()
@@ -217,13 +245,15 @@ class RedisSharing:
         while (notice_of := await self._outbox.get()) is not None:
             owner, notice, generation_id = notice_of
             try:
-                if notice != "cancel":
-                    key = self.keys.listeners(generation_id)
-                    pipe = self.redis.pipeline(transaction=False)
-                    pipe.hincrby(key, self.process_id, 1 if notice == "attach" else -1)
-                    pipe.pexpire(key, int(max(self.retention_seconds, 600) * 1000))
-                    await pipe.execute()
-                await self.redis.publish(self.keys.control(owner), f"{notice} {generation_id}")
+                # Lost in an outage: the owner's answer is stopped by its own heartbeat then.
+                with self.outages.tolerated(f"telling process {owner} to {notice} {generation_id}"):
+                    if notice != "cancel":
+                        key = self.keys.listeners(generation_id)
+                        pipe = self.redis.pipeline(transaction=False)
+                        pipe.hincrby(key, self.process_id, 1 if notice == "attach" else -1)
+                        pipe.pexpire(key, int(max(self.retention_seconds, 600) * 1000))
+                        await pipe.execute()
+                    await self.redis.publish(self.keys.control(owner), f"{notice} {generation_id}")
             except (RedisError, OSError) as exc:
                 log.warning("cannot tell process %s to %s %s: %s", owner, notice, generation_id, exc)
 
@@ -235,10 +265,15 @@ class RedisSharing:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
                         self._obey(_text(message["data"]))
-                except (RedisError, OSError) as exc:
-                    log.warning("lost the Redis control channel (%s); subscribing again", exc)
+                except Exception as exc:  # this task never dies: cancels would stop arriving
+                    if is_outage(exc):
+                        self.outages.failed("listening on the control channel", exc)
+                    else:
+                        log.warning("the Redis control channel failed (%s: %s)", type(exc).__name__, exc)
                     await asyncio.sleep(self._heartbeat_seconds)
-                    with contextlib.suppress(RedisError, OSError):
+                    # redis-py subscribes again by itself when it reconnects; this covers a
+                    # subscription that never went through.
+                    with contextlib.suppress(Exception):
                         await pubsub.subscribe(self.keys.control(self.process_id))
         finally:
             with contextlib.suppress(RedisError, OSError):
@@ -269,15 +304,35 @@ class RedisSharing:
             ticks += 1
             try:
                 await self._beat()
-                if self._watchdog is not None:
-                    await self._watchdog.tick()
-                    if ticks % SWEEP_EVERY_TICKS == 0:
-                        await self._watchdog.sweep_store()
-            except (RedisError, OSError) as exc:
-                log.warning("Redis heartbeat failed: %s", exc)
-            except Exception:
-                log.exception("the Redis watchdog failed")
+            except Exception as exc:
+                self._beat_failed(exc)
+            else:
+                self.outages.answered()
+                await self._watch(ticks)
             self._forget()
+
+    def _beat_failed(self, exc: Exception) -> None:
+        """No heartbeat: other processes take this one for dead, and its answers' logs cannot be
+        written. Its running answers stop now, each with an `error` its listeners here see."""
+        if is_outage(exc):
+            self.outages.failed("heartbeat", exc)
+        else:
+            log.warning("Redis heartbeat failed (%s: %s)", type(exc).__name__, exc)
+        for owned in list(self._owned):
+            owned.lose()
+
+    async def _watch(self, ticks: int) -> None:
+        if self._watchdog is None:
+            return
+        try:
+            await self._watchdog.tick()
+            if ticks % SWEEP_EVERY_TICKS == 0:
+                await self._watchdog.sweep_store()
+        except Exception as exc:
+            if is_outage(exc):
+                self.outages.failed("watchdog", exc)
+            else:
+                log.exception("the Redis watchdog failed")
 
     def _forget(self) -> None:
         """Drop what is done: owned logs in Redis, followed logs nobody listens to."""

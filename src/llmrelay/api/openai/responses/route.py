@@ -32,6 +32,7 @@ from llmrelay.api.openai.responses.schema import (
 )
 from llmrelay.api.openai.responses.shape import ResponseShape, new_response_id, shape_json
 from llmrelay.providers.base import ChatMessage, GenerationRequest
+from llmrelay.shared_redis import STOPPED
 from llmrelay.streams import Identity
 
 ROUTE = "/v1/responses"
@@ -131,5 +132,10 @@ async def create_response(
         label=caller.label,
     )
     if shape.background and not body.stream:
+        # "queued" promises it can be read, resumed and cancelled from any process: not
+        # before its log is where they look (with Redis down it is not, and it stopped).
+        if not await generation.log.opened():
+            result = await generation.wait_finished()
+            return EventRenderer(shape).failure(result.failure or STOPPED)
         return JSONResponse(shape.body("queued"))
     return await pipeline.answer(request, generation, EventRenderer(shape), stream=bool(body.stream))
