@@ -1,6 +1,6 @@
 """Redis going away under a running llmrelay, and coming back: a real `redis-server` of the
-test's own (password-protected), killed with SIGKILL before a request or mid-stream, then
-started again, empty, on the same port.
+test's own (password-protected), killed with SIGKILL before a request or mid-stream, or gone
+silent behind `SilentLink` (a network gone), then started again, empty, on the same port.
 
 What must hold (README, "Running several processes"): a request that needs Redis meanwhile is a
 503 in its surface's own error shape saying the shared store is unavailable, never naming where
@@ -48,6 +48,7 @@ PREFIX = "outage:"
 USER = [{"role": "user", "content": "hi"}]
 UNAVAILABLE = "The shared store (Redis) is unavailable"
 KEY = "sk-outage-test-key-0123456789"
+SLOW_REPLY = " ".join(["slow"] * 80)
 
 
 def relay(redis: PrivateRedis, database: Path, *, delay: float = 0.05, **values: Any) -> Any:
@@ -326,7 +327,7 @@ def test_an_anthropic_stream_open_when_redis_dies_ends_with_its_error_event(
 def two_relays(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, str, ScriptedProvider]]:
     """Two servers on one Redis and one database; A's model is slow, B's says "b" at once."""
     database = tmp_path / "shared.db"
-    slow = ScriptedProvider.replying(" ".join(["slow"] * 80), delay_seconds=0.05)
+    slow = ScriptedProvider.replying(SLOW_REPLY, delay_seconds=0.05)
     settings = make_settings(
         redis_url=redis_url,
         redis_prefix=PREFIX,
@@ -338,6 +339,23 @@ def two_relays(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, str, Scrip
         serve(create_app(settings, provider=ScriptedProvider.replying("b"))) as b,
     ):
         yield a, b, slow
+
+
+def started_on(url: str) -> str:
+    """A /chat-stream answer started on `url` (its first events read, then the connection
+    cut; it goes on for the grace period): its id."""
+    events, _ = read_some(f"{url}/chat-stream", 2, params={"message": "hi"})
+    return events[0].id.rpartition(".")[0]
+
+
+def cancel_on(url: str, stream: str, owners_model: ScriptedProvider) -> float:
+    """Cancel `stream` through `url`; how long until its owner's model was stopped."""
+    before = owners_model.cancelled
+    asked = time.monotonic()
+    cancel = httpx.post(f"{url}/chat-stream/{stream}/cancel", timeout=10)
+    assert cancel.status_code == 200 and cancel.json()["cancelled"] is True, cancel.text
+    assert owners_model.cancelled == before + 1
+    return time.monotonic() - asked
 
 
 def finds_in_redis(url: str) -> bool:
@@ -416,17 +434,17 @@ def test_once_redis_is_back_answers_resumes_and_cancels_work_again_without_a_res
         time.sleep(2.5)  # heartbeats and control channels fail for a while meanwhile
         redis_server.start()  # empty, on the same port
         wait_until(lambda: finds_in_redis(a) and finds_in_redis(b), timeout=10, what="both using Redis again")
-        # An answer started on A resumes on B: A registered it, B finds and follows it.
+        # At once: A's answer is registered (with A's heartbeat: B's watchdog must not take it
+        # for a dead owner's), and a cancel on B reaches it though A's control channel may be
+        # subscribing again still (the cancel is sent again until A hears it).
+        assert cancel_on(b, started_on(a), slow) < 3
+        # An answer started on A resumes on B whole: A registered it, B finds and follows it.
         first, _ = read_some(f"{a}/chat-stream", 3, params={"message": "hi"})
         rest, _ = read_some(f"{b}/chat-stream", None, headers={"Last-Event-ID": first[-1].id})
-        assert rest[-1].event == "end" and "".join(e.data for e in first + rest if e.event == "message")
-        # A cancel on B reaches A (A's control channel subscribed again) within a second.
-        started, _ = read_some(f"{a}/chat-stream", 2, params={"message": "hi"})
-        cancelled_before = slow.cancelled
-        asked = time.monotonic()
-        cancel = httpx.post(f"{b}/chat-stream/{started[0].id.rpartition('.')[0]}/cancel", timeout=10)
-        assert cancel.status_code == 200 and cancel.json()["cancelled"] is True
-        assert slow.cancelled == cancelled_before + 1 and time.monotonic() - asked < 1
+        assert [e.event for e in rest[-2:]] == ["message", "end"]
+        assert "".join(e.data for e in first + rest if e.event == "message") == SLOW_REPLY
+        # And a cancel on B within a second, as ever.
+        assert cancel_on(b, started_on(a), slow) < 1
     said = [
         r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "Redis" in r.getMessage()
     ]

@@ -66,6 +66,7 @@ class RedisEventLog(MemoryEventLog):
     __slots__ = (
         "_batch_events",
         "_closing",
+        "_heartbeat_ms",
         "_keys",
         "_kick",
         "_lost",
@@ -100,6 +101,7 @@ class RedisEventLog(MemoryEventLog):
         batch_events: int = DEFAULT_BATCH_EVENTS,
         lost: Callable[[Failure], object] | None = None,
         outages: Outages | None = None,
+        heartbeat_ms: int | None = None,
     ) -> None:
         super().__init__()
         self.epoch = epoch
@@ -113,6 +115,7 @@ class RedisEventLog(MemoryEventLog):
         self._batch_events = batch_events
         self._on_lost = lost
         self._lost = False
+        self._heartbeat_ms = heartbeat_ms
         self._outages = outages or Outages()
         # Any: redis-py's mapping type is invariant in its keys.
         self._registration: dict[Any, Any] | None = {
@@ -210,8 +213,13 @@ class RedisEventLog(MemoryEventLog):
         found_ttl = _ttl_ms(self._retention) if last else ttl
         pipe = self._redis.pipeline(transaction=False)
         if self._registration is not None:
+            owner = self._registration["owner"]
+            if self._heartbeat_ms:
+                # Its owner's heartbeat with it: in a Redis just restarted (empty), a running
+                # entry written before the owner's next beat would look like a dead owner's.
+                pipe.set(keys.process(owner), "1", px=self._heartbeat_ms)
             pipe.hset(meta_key, mapping=self._registration)
-            pipe.hset(keys.running, self.generation_id, self._registration["owner"])
+            pipe.hset(keys.running, self.generation_id, owner)
             self._registration = None
         if batch:
             pipe.xadd(self._stream, {FIELD: encode_events(batch)}, id=entry_id(first))

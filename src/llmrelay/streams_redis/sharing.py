@@ -18,7 +18,10 @@ runs (`STOPPED`: nobody elsewhere can follow, resume or cancel them any more), a
 write that fails; `find` raises `StoreUnavailable` (a 503); followers elsewhere end with
 `LOST`. Nothing is cached across an outage: redis-py reconnects the client and the pub/sub
 connection (which subscribes again), the heartbeat and watchdog go on ticking, so once Redis
-answers again so does this process, without a restart.
+answers again so does this process, without a restart. In the second or so before an owner's
+channel is subscribed again, a cancel nobody heard is sent again (for 3 s); a registration
+writes its owner's heartbeat with it, so a Redis that came back empty never shows a new
+answer without its owner's heartbeat (which the watchdogs would take for a dead owner's).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL_SECONDS = 3.0
 SWEEP_EVERY_TICKS = 60
 STOP_SECONDS = 3.0
+# A cancel nobody heard is sent again this often, this many times (sharing._cancel_again).
+CANCEL_RESEND_SECONDS = 0.25
+CANCEL_RESENDS = 12
 
 
 def shown_url(url: str) -> str:
@@ -113,6 +119,7 @@ class RedisSharing:
         self._outbox: asyncio.Queue[tuple[str, Notice, str] | None] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._resends: set[asyncio.Task[None]] = set()
         self._registry: StreamRegistry | None = None
         self._watchdog: Watchdog | None = None
         # Whether Redis answers, said in the log when it changes (one line per outage); the
@@ -144,6 +151,7 @@ class RedisSharing:
             window_seconds=self.window_seconds,
             lost=lost,
             outages=self.outages,
+            heartbeat_ms=self._heartbeat_ms,
         )
         self._owned.add(created)
         return created
@@ -229,6 +237,8 @@ class RedisSharing:
             _, late = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
             for task in late:
                 task.cancel()
+        for task in self._resends:
+            task.cancel()
         for remote in self._remote.values():
             remote.log.stop_following()
         with contextlib.suppress(RedisError, OSError):
@@ -253,9 +263,28 @@ class RedisSharing:
                         pipe.hincrby(key, self.process_id, 1 if notice == "attach" else -1)
                         pipe.pexpire(key, int(max(self.retention_seconds, 600) * 1000))
                         await pipe.execute()
-                    await self.redis.publish(self.keys.control(owner), f"{notice} {generation_id}")
+                    heard = await self.redis.publish(self.keys.control(owner), f"{notice} {generation_id}")
+                    if notice == "cancel" and not heard:
+                        self._cancel_again(owner, generation_id)
             except (RedisError, OSError) as exc:
                 log.warning("cannot tell process %s to %s %s: %s", owner, notice, generation_id, exc)
+
+    def _cancel_again(self, owner: str, generation_id: str) -> None:
+        """A cancel nobody heard: the owner's control channel may be subscribing again (Redis
+        just came back), so it is sent again for a while; a Stop must not wait for the answer's
+        natural end. (Attach and detach need not: they are counted in Redis too.)"""
+
+        async def resend() -> None:
+            message = f"cancel {generation_id}"
+            for _ in range(CANCEL_RESENDS):
+                await asyncio.sleep(CANCEL_RESEND_SECONDS)
+                with self.outages.tolerated(f"telling process {owner} to cancel {generation_id}"):
+                    if await self.redis.publish(self.keys.control(owner), message):
+                        return
+
+        task = asyncio.get_running_loop().create_task(resend(), name=f"cancel-{generation_id}")
+        self._resends.add(task)
+        task.add_done_callback(self._resends.discard)
 
     async def _control(self, pubsub: PubSub) -> None:
         try:
