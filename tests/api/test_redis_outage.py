@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from llmrelay.streams_redis import log as redis_log
 from tests.support.redis import PrivateRedis, SilentLink, private_redis
 from tests.support.servers import serve
 from tests.support.settings import make_settings
-from tests.support.several import llmrelay_process, read_some
+from tests.support.several import kill_owner_while_b_follows, llmrelay_process, read_some
 from tests.support.sse_client import Event
 from tests.support.wait import wait_until
 
@@ -485,18 +484,8 @@ def test_once_redis_is_back_the_watchdog_ends_an_answer_whose_owner_died(
             )
         finally:
             heartbeats.close()
-        first, _ = read_some(f"{a}/api/chat", 4, method="POST", json={"message": "hi"})
-        start = json.loads(first[0].data)
-        with httpx.Client(timeout=30) as client:
-            url = f"{b}/api/messages/{start['message_id']}/events"
-            with connect_sse(client, "GET", url, headers={"Last-Event-ID": first[-1].id}) as source:
-                events = source.iter_sse()
-                next(events)  # B follows A's answer live
-                owner.send_signal(signal.SIGKILL)
-                killed = time.monotonic()
-                rest = [(e.event, e.data) for e in events]
-                took = time.monotonic() - killed
-        assert [kind for kind, _ in rest[-2:]] == ["error", "end"]
-        assert json.loads(rest[-2][1])["kind"] == "interrupted"
-        assert took < 8, f"listeners waited {took:.1f}s"
-        assert stored_status(b, start["conversation_id"]) == "interrupted"
+        killed = kill_owner_while_b_follows(owner, a, b)
+        assert [kind for kind, _ in killed.rest[-2:]] == ["error", "end"]
+        assert json.loads(killed.rest[-2][1])["kind"] == "interrupted"
+        assert killed.took < 8, f"listeners waited {killed.took:.1f}s"
+        assert stored_status(b, killed.start["conversation_id"]) == "interrupted"

@@ -5,7 +5,6 @@ A, read, streamed and cancelled on B; a key's limits held across both."""
 from __future__ import annotations
 
 import json
-import signal
 import time
 from pathlib import Path
 
@@ -20,7 +19,15 @@ from tests.support.fake_openai import Script as FakeScript
 from tests.support.redis import RedisSpace
 from tests.support.servers import serve
 from tests.support.settings import make_settings
-from tests.support.several import REPLY, Pair, llmrelay_process, read_some, seqs, shared_env
+from tests.support.several import (
+    REPLY,
+    Pair,
+    kill_owner_while_b_follows,
+    llmrelay_process,
+    read_some,
+    seqs,
+    shared_env,
+)
 from tests.support.upstream import relay_settings
 from tests.support.wait import wait_until
 
@@ -116,19 +123,8 @@ def test_an_owner_killed_mid_answer_ends_for_listeners_elsewhere_and_is_stored_i
         llmrelay_process(env) as (owner, a),
         serve(create_app(settings, provider=ScriptedProvider.replying("no"))) as b,
     ):
-        first, _ = read_some(f"{a}/api/chat", 4, method="POST", json={"message": "hi"})
-        start = json.loads(first[0].data)
-        with httpx.Client(timeout=30) as client:
-            from httpx_sse import connect_sse
-
-            url = f"{b}/api/messages/{start['message_id']}/events"
-            with connect_sse(client, "GET", url, headers={"Last-Event-ID": first[-1].id}) as source:
-                events = source.iter_sse()
-                next(events)  # B follows A's answer live
-                owner.send_signal(signal.SIGKILL)
-                killed = time.monotonic()
-                rest = [(e.event, e.data) for e in events]
-                took = time.monotonic() - killed
+        killed = kill_owner_while_b_follows(owner, a, b)
+        start, rest, took = killed.start, killed.rest, killed.took
         assert [kind for kind, _ in rest[-2:]] == ["error", "end"]
         assert json.loads(rest[-2][1])["kind"] == "interrupted"
         assert json.loads(rest[-1][1])["finish_reason"] == "error"

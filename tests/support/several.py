@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +65,29 @@ def read_some(
             if limit is not None and len(events) >= limit:
                 break
         return events, source.response.headers
+
+
+@dataclass
+class KilledOwner:
+    start: dict[str, Any]  # the /api/chat answer's start event: its ids
+    rest: list[tuple[str, str]]  # what B's listener got after the kill: (event, data)
+    took: float  # seconds from the kill to the end of B's stream
+
+
+def kill_owner_while_b_follows(owner: subprocess.Popen[bytes], a: str, b: str) -> KilledOwner:
+    """Start an /api/chat answer on A (the process `owner`), follow it live from B with the
+    Last-Event-ID A gave, SIGKILL A, and read what B's listener gets until its stream ends."""
+    first, _ = read_some(f"{a}/api/chat", 4, method="POST", json={"message": "hi"})
+    start = json.loads(first[0].data)
+    with httpx.Client(timeout=30) as client:
+        url = f"{b}/api/messages/{start['message_id']}/events"
+        with connect_sse(client, "GET", url, headers={"Last-Event-ID": first[-1].id}) as source:
+            events = source.iter_sse()
+            next(events)  # B follows A's answer live
+            owner.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            rest = [(e.event, e.data) for e in events]
+            return KilledOwner(start, rest, time.monotonic() - killed)
 
 
 def seqs(events: list[Event]) -> list[int]:
