@@ -31,7 +31,7 @@ from llmrelay.providers.openai_sdk.client import (
     ReportedFailure,
     StreamParser,
 )
-from llmrelay.providers.openai_sdk.shapes import chat_extras, chat_message, token_logprob
+from llmrelay.providers.openai_sdk.shapes import cached_tokens, chat_extras, chat_message, token_logprob
 
 # Chat Completions' reasons, in llmrelay's words; anything else ended normally.
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -105,11 +105,10 @@ class ChatParser(StreamParser):
         reported = event.get("usage")
         if reported:
             # prompt_tokens count the cached ones too, as llmrelay's input tokens do.
-            cached = (reported.get("prompt_tokens_details") or {}).get("cached_tokens")
             self._usage = Usage(
                 reported.get("prompt_tokens"),
                 reported.get("completion_tokens"),
-                cache_read_tokens=cached if isinstance(cached, int) and cached > 0 else None,
+                cache_read_tokens=cached_tokens(reported.get("prompt_tokens_details")),
             )
         choices = event.get("choices")
         if not choices:

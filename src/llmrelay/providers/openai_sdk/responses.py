@@ -31,7 +31,12 @@ from llmrelay.providers.openai_sdk.client import (
     ReportedFailure,
     StreamParser,
 )
-from llmrelay.providers.openai_sdk.shapes import responses_extras, responses_input, token_logprob
+from llmrelay.providers.openai_sdk.shapes import (
+    cached_tokens,
+    responses_extras,
+    responses_input,
+    token_logprob,
+)
 
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
 # The reasoning a model shows: a summary of it (OpenAI's models), or the reasoning itself
@@ -135,11 +140,10 @@ class ResponsesParser(StreamParser):
         usage = self._response.get("usage")
         if usage:
             # input_tokens count the cached ones too, as llmrelay's do.
-            cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
             yield Usage(
                 usage.get("input_tokens"),
                 usage.get("output_tokens"),
-                cache_read_tokens=cached if isinstance(cached, int) and cached > 0 else None,
+                cache_read_tokens=cached_tokens(usage.get("input_tokens_details")),
             )
         reason = _finish_reason(self._response)
         yield Finished("tool_calls" if reason == "stop" and self._calls else reason)

@@ -136,6 +136,14 @@ def responses_extras(request: GenerationRequest) -> dict[str, Any]:
     return params
 
 
+def cached_tokens(details: dict[str, Any] | None) -> int | None:
+    """The prompt tokens an OpenAI upstream read from its cache, from a usage's
+    `prompt_tokens_details` (Chat) or `input_tokens_details` (Responses); None when it read
+    none or did not say."""
+    cached = (details or {}).get("cached_tokens")
+    return cached if isinstance(cached, int) and cached > 0 else None
+
+
 def token_logprob(item: dict[str, Any], *, alternatives: bool = True) -> TokenLogprob:
     """A token with its log probability, in either API's shape (`bytes` where given: the
     Responses API's events leave them out), and its `top_logprobs` as given."""

@@ -16,9 +16,11 @@ from typing import Any
 from llmrelay.api.openai.errors import OpenAIError
 from llmrelay.api.openai.params import refuse
 from llmrelay.providers.base import TokenLogprob
+from llmrelay.providers.openai_sdk.shapes import RESPONSES_LOGPROBS
 
-# The `include` value that asks for the answer's log probabilities.
-LOGPROBS = "message.output_text.logprobs"
+# The `include` value that asks for the answer's log probabilities (the `openai` backend sends
+# the same one upstream).
+LOGPROBS = RESPONSES_LOGPROBS
 # Values that add the outputs of OpenAI's built-in tools, which llmrelay refuses (function
 # tools only), and the image URLs of input messages, which llmrelay never shows changed (it
 # has no input-items listing, and keeps images as the URLs sent): accepting them withholds
