@@ -111,6 +111,14 @@ class Outages:
             describe(exc),
         )
 
+    def report(self, what: str, exc: BaseException) -> None:
+        """A command of a task that goes on (heartbeat, control channel) failed: an outage is
+        said once (`failed`); anything else is ours, said each time with its kind."""
+        if is_outage(exc):
+            self.failed(what, exc)
+        else:
+            log.warning("%s failed (%s: %s)", what, type(exc).__name__, exc)
+
     def answered(self) -> None:
         """Redis answered a command: the outage, if there was one, is over."""
         if self.down:

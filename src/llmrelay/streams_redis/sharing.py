@@ -295,10 +295,7 @@ class RedisSharing:
                     if message is not None:
                         self._obey(_text(message["data"]))
                 except Exception as exc:  # this task never dies: cancels would stop arriving
-                    if is_outage(exc):
-                        self.outages.failed("listening on the control channel", exc)
-                    else:
-                        log.warning("the Redis control channel failed (%s: %s)", type(exc).__name__, exc)
+                    self.outages.report("listening on the control channel", exc)
                     await asyncio.sleep(self._heartbeat_seconds)
                     # redis-py subscribes again by itself when it reconnects; this covers a
                     # subscription that never went through.
@@ -343,10 +340,7 @@ class RedisSharing:
     def _beat_failed(self, exc: Exception) -> None:
         """No heartbeat: other processes take this one for dead, and its answers' logs cannot be
         written. Its running answers stop now, each with an `error` its listeners here see."""
-        if is_outage(exc):
-            self.outages.failed("heartbeat", exc)
-        else:
-            log.warning("Redis heartbeat failed (%s: %s)", type(exc).__name__, exc)
+        self.outages.report("heartbeat", exc)
         for owned in list(self._owned):
             owned.lose()
 
